@@ -1,0 +1,2 @@
+Console.Error.WriteLine("sora: not implemented yet");
+return 1;
