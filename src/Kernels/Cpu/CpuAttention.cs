@@ -97,7 +97,7 @@ internal static unsafe class CpuAttention
             int accWidth = dPanels * NR;
             long need = (long)BQ * d + (long)BQ * BK + (long)BQ * BK + (long)BQ * accWidth + 2L * BQ + 64;
             if (t_scratch is null || t_scratch.Length < need) t_scratch = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-            fixed (float* scratch = t_scratch)
+            fixed (float* scratch = t_scratch, biasBase = plan.Bias)
             {
                 float* qa = Align(scratch);
                 float* s = qa + BQ * d;
@@ -109,7 +109,6 @@ internal static unsafe class CpuAttention
                 new Span<float>(acc, BQ * accWidth).Clear();
                 new Span<float>(rowMax, bq).Fill(float.NegativeInfinity);
                 new Span<float>(rowSum, bq).Clear();
-                float[]? bias = plan.Bias;
                 for (int j0 = 0; j0 < keys; j0 += BK)
                 {
                     int bk = Math.Min(BK, keys - j0);
@@ -120,21 +119,14 @@ internal static unsafe class CpuAttention
                     // Online softmax: rescale what was accumulated when the running max grows.
                     for (int i = 0; i < bq; i++)
                     {
-                        var row = new Span<float>(s + i * BK, bk);
-                        TensorPrimitives.Multiply(row, plan.Scale, row);
-                        if (bias is not null)
-                        {
-                            // bias[head, (j − i) + center] is contiguous in j.
-                            int at = head * plan.BiasWidth + j0 - (i0 + i) + plan.BiasCenter;
-                            TensorPrimitives.Add(row, bias.AsSpan(at, bk), row);
-                        }
-                        float mx = TensorPrimitives.Max((ReadOnlySpan<float>)row);
+                        float* row = s + i * BK;
+                        // bias[head, (j − i) + center] is contiguous in j.
+                        float* biasRow = biasBase == null ? null : biasBase + head * plan.BiasWidth + j0 - (i0 + i) + plan.BiasCenter;
+                        float mx = CpuVector.ScaleMax(row, plan.Scale, biasRow, bk);
                         float mNew = MathF.Max(rowMax[i], mx);
                         float corr = MathF.Exp(rowMax[i] - mNew);
                         rowMax[i] = mNew;
-                        TensorPrimitives.Subtract(row, mNew, row);
-                        TensorPrimitives.Exp(row, row);
-                        rowSum[i] = rowSum[i] * corr + TensorPrimitives.Sum((ReadOnlySpan<float>)row);
+                        rowSum[i] = rowSum[i] * corr + CpuVector.ExpShiftSum(row, mNew, bk);
                         if (corr != 1f)
                         {
                             var accRow = new Span<float>(acc + i * accWidth, accWidth);

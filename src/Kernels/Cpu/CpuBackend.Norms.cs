@@ -35,10 +35,8 @@ public sealed unsafe partial class CpuBackend
             fixed (float* gp = g, bp = b)
                 for (long r = r0; r < r1; r++)
                 {
-                    float* xr = xp + r * n, yr = yp + r * n;
-                    CpuNorm.Standardize(xr, yr, n, eps);
-                    if (gp != null) CpuVector.Mul(yr, gp, yr, n);
-                    if (bp != null) CpuVector.AddInPlace(yr, bp, n);
+                    float* xr = xp + r * n;
+                    CpuNorm.Normalize(xr, n, eps, gp, bp, yp + r * n);
                 }
         });
     }
@@ -55,9 +53,7 @@ public sealed unsafe partial class CpuBackend
             fixed (float* scp = sc, shp = sh)
                 for (long r = r0; r < r1; r++)
                 {
-                    float* xr = xp + r * n, yr = yp + r * n;
-                    CpuNorm.Standardize(xr, yr, n, eps);
-                    CpuVector.MulAdd(yr, scp, shp, yr, n);
+                    CpuNorm.Normalize(xp + r * n, n, eps, scp, shp, yp + r * n);
                 }
         });
     }
@@ -72,11 +68,9 @@ public sealed unsafe partial class CpuBackend
             fixed (float* gp = g)
                 for (long r = r0; r < r1; r++)
                 {
-                    float* xr = xp + r * n, yr = yp + r * n;
-                    float ss = CpuNorm.SumOfSquares(xr, n);
-                    float inv = 1f / MathF.Sqrt(ss / n + eps);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(xr, n), inv, new Span<float>(yr, n));
-                    CpuVector.Mul(yr, gp, yr, n);
+                    float* xr = xp + r * n;
+                    float inv = 1f / MathF.Sqrt(CpuVector.SumSquaredDeviation(xr, 0f, n) / n + eps);
+                    CpuVector.Normalize(xr, 0f, inv, gp, null, yp + r * n, n);
                 }
         });
     }
@@ -132,16 +126,11 @@ public sealed unsafe partial class CpuBackend
 /// <summary>Row statistics in float32 with a two-pass mean/variance (no catastrophic cancellation).</summary>
 internal static unsafe class CpuNorm
 {
-    /// <summary>y = (x − mean) / sqrt(var + eps), biased variance.</summary>
-    public static void Standardize(float* x, float* y, int n, float eps)
+    /// <summary>y = (x − mean) / sqrt(var + eps) · scale + shift, biased variance; scale/shift optional.</summary>
+    public static void Normalize(float* x, int n, float eps, float* scale, float* shift, float* y)
     {
-        var xs = new ReadOnlySpan<float>(x, n);
-        float mean = TensorPrimitives.Sum(xs) / n;
-        var ys = new Span<float>(y, n);
-        TensorPrimitives.Subtract(xs, mean, ys);
-        float var = TensorPrimitives.SumOfSquares(ys) / n;
-        TensorPrimitives.Multiply(ys, 1f / MathF.Sqrt(var + eps), ys);
+        float mean = CpuVector.Sum(x, n) / n;
+        float var = CpuVector.SumSquaredDeviation(x, mean, n) / n;
+        CpuVector.Normalize(x, mean, 1f / MathF.Sqrt(var + eps), scale, shift, y, n);
     }
-
-    public static float SumOfSquares(float* x, int n) => TensorPrimitives.SumOfSquares(new ReadOnlySpan<float>(x, n));
 }

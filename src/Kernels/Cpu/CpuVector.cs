@@ -1,12 +1,16 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Sora.Kernels.Cpu;
 
-/// <summary>Vectorised primitives over raw float rows (TensorPrimitives underneath).</summary>
+/// <summary>
+/// Vectorised primitives over raw float rows: 512-bit loops with scalar tails. Exponentials use a Cephes-style
+/// polynomial (≈1 ulp), because a fast exp is what GELU, SiLU and softmax are bound by.
+/// </summary>
 internal static unsafe class CpuVector
 {
-    private const int Chunk = 512;
+    private const int W = 16;
 
     private static Span<float> S(float* p, int n) => new(p, n);
     private static ReadOnlySpan<float> R(float* p, int n) => new(p, n);
@@ -26,38 +30,182 @@ internal static unsafe class CpuVector
         int i = 0;
         var va = Vector512.Create(a);
         var vb = Vector512.Create(b);
-        for (; i + 16 <= n; i += 16) Vector512.FusedMultiplyAdd(Vector512.Load(x + i), va, vb).Store(y + i);
+        for (; i + W <= n; i += W) Vector512.FusedMultiplyAdd(Vector512.Load(x + i), va, vb).Store(y + i);
         for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd(x[i], a, b);
     }
 
-    /// <summary>gelu_tanh(x) = x·sigmoid(2u) with u = √(2/π)(x + 0.044715x³), since 0.5(1 + tanh u) = sigmoid(2u).</summary>
+    public static float Dot(float* a, float* b, int n) => TensorPrimitives.Dot(R(a, n), R(b, n));
+
+    // ---- exponential family ---------------------------------------------------------------------------
+
+    /// <summary>e^x: n = round(x·log2 e), r = x − n·ln 2 (two-part ln 2), e^r by a degree-7 polynomial, times 2ⁿ.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        // Below −87.3 the result is subnormal or zero: flush to zero (also maps −∞ to 0).
+        var tiny = Vector512.LessThan(x, Vector512.Create(-87.33654f));
+        x = Vector512.Min(Vector512.Max(x, Vector512.Create(-87.33654f)), Vector512.Create(88.72283f));
+        var n = Vector512.Round(x * Vector512.Create(1.44269504088896341f));
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+        var p = Vector512.Create(1.9875691500E-4f);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.3981999507E-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073E-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894E-2f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459E-1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201E-1f));
+        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
+        // 2ⁿ by building the exponent bits; n ∈ [−126, 128] here, 128 only at the overflow clamp.
+        var e = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
+        var result = p * e;
+        return Vector512.ConditionalSelect(tiny, Vector512<float>.Zero, result);
+    }
+
+    public static void Exp(float* x, float* y, int n)
+    {
+        int i = 0;
+        for (; i + W <= n; i += W) Exp(Vector512.Load(x + i)).Store(y + i);
+        if (i < n) Tail(x + i, y + i, n - i, static v => Exp(v));
+    }
+
+    /// <summary>gelu_tanh(x) = x·sigmoid(2u) = x / (1 + e^(−2u)), u = √(2/π)(x + 0.044715x³), since 0.5(1 + tanh u) = sigmoid(2u).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> GeluTanh(Vector512<float> x)
+    {
+        const float c = 0.7978845608028654f;
+        var x2 = x * x;
+        var minus2u = x * Vector512.FusedMultiplyAdd(x2, Vector512.Create(-2 * c * 0.044715f), Vector512.Create(-2 * c));
+        return x / (Vector512<float>.One + Exp(minus2u));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Silu(Vector512<float> x) => x / (Vector512<float>.One + Exp(-x));
+
     public static void GeluTanh(float* x, float* y, int n)
     {
-        const float c = 0.7978845608028654f; // sqrt(2/pi)
-        float* t = stackalloc float[Chunk];
-        for (int i = 0; i < n; i += Chunk)
-        {
-            int len = Math.Min(Chunk, n - i);
-            var tx = R(x + i, len);
-            var ts = S(t, len);
-            TensorPrimitives.Multiply(tx, tx, ts);                     // x²
-            ScaleShift(t, 2 * c * 0.044715f, 2 * c, t, len);             // 2c(1 + 0.044715x²)
-            TensorPrimitives.Multiply(ts, tx, ts);                     // 2u
-            TensorPrimitives.Sigmoid(ts, ts);
-            TensorPrimitives.Multiply(ts, tx, S(y + i, len));
-        }
+        int i = 0;
+        for (; i + W <= n; i += W) GeluTanh(Vector512.Load(x + i)).Store(y + i);
+        if (i < n) Tail(x + i, y + i, n - i, static v => GeluTanh(v));
     }
 
     public static void Silu(float* x, float* y, int n)
     {
-        float* t = stackalloc float[Chunk];
-        for (int i = 0; i < n; i += Chunk)
-        {
-            int len = Math.Min(Chunk, n - i);
-            TensorPrimitives.Sigmoid(R(x + i, len), S(t, len));
-            TensorPrimitives.Multiply(R(t, len), R(x + i, len), S(y + i, len));
-        }
+        int i = 0;
+        for (; i + W <= n; i += W) Silu(Vector512.Load(x + i)).Store(y + i);
+        if (i < n) Tail(x + i, y + i, n - i, static v => Silu(v));
     }
 
-    public static float Dot(float* a, float* b, int n) => TensorPrimitives.Dot(R(a, n), R(b, n));
+    /// <summary>The last &lt;16 elements through a zero-padded vector.</summary>
+    private static void Tail(float* x, float* y, int n, Func<Vector512<float>, Vector512<float>> f)
+    {
+        float* buf = stackalloc float[W];
+        new Span<float>(buf, W).Clear();
+        Buffer.MemoryCopy(x, buf, n * 4L, n * 4L);
+        f(Vector512.Load(buf)).Store(buf);
+        Buffer.MemoryCopy(buf, y, n * 4L, n * 4L);
+    }
+
+    /// <summary>x = x·scale (+ bias) in place, returning the maximum.</summary>
+    public static float ScaleMax(float* x, float scale, float* bias, int n)
+    {
+        var sc = Vector512.Create(scale);
+        var mx = Vector512.Create(float.NegativeInfinity);
+        int i = 0;
+        for (; i + W <= n; i += W)
+        {
+            var v = Vector512.Load(x + i) * sc;
+            if (bias != null) v += Vector512.Load(bias + i);
+            v.Store(x + i);
+            mx = Vector512.Max(mx, v);
+        }
+        float m = float.NegativeInfinity;
+        for (int l = 0; l < W; l++) m = MathF.Max(m, mx[l]);
+        for (; i < n; i++)
+        {
+            x[i] = x[i] * scale + (bias != null ? bias[i] : 0f);
+            m = MathF.Max(m, x[i]);
+        }
+        return m;
+    }
+
+    /// <summary>x = e^(x − shift) in place, returning the sum.</summary>
+    public static float ExpShiftSum(float* x, float shift, int n)
+    {
+        var sh = Vector512.Create(shift);
+        var acc = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + W <= n; i += W)
+        {
+            var e = Exp(Vector512.Load(x + i) - sh);
+            e.Store(x + i);
+            acc += e;
+        }
+        float s = Vector512.Sum(acc);
+        for (; i < n; i++) s += x[i] = Exp(Vector512.Create(x[i] - shift)).ToScalar();
+        return s;
+    }
+
+    // ---- row statistics --------------------------------------------------------------------------------
+
+    public static float Sum(float* x, int n)
+    {
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + 2 * W <= n; i += 2 * W)
+        {
+            acc0 += Vector512.Load(x + i);
+            acc1 += Vector512.Load(x + i + W);
+        }
+        for (; i + W <= n; i += W) acc0 += Vector512.Load(x + i);
+        float s = Vector512.Sum(acc0 + acc1);
+        for (; i < n; i++) s += x[i];
+        return s;
+    }
+
+    /// <summary>Σ (x − mean)²</summary>
+    public static float SumSquaredDeviation(float* x, float mean, int n)
+    {
+        var m = Vector512.Create(mean);
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + 2 * W <= n; i += 2 * W)
+        {
+            var d0 = Vector512.Load(x + i) - m;
+            var d1 = Vector512.Load(x + i + W) - m;
+            acc0 = Vector512.FusedMultiplyAdd(d0, d0, acc0);
+            acc1 = Vector512.FusedMultiplyAdd(d1, d1, acc1);
+        }
+        for (; i + W <= n; i += W)
+        {
+            var d = Vector512.Load(x + i) - m;
+            acc0 = Vector512.FusedMultiplyAdd(d, d, acc0);
+        }
+        float s = Vector512.Sum(acc0 + acc1);
+        for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
+        return s;
+    }
+
+    /// <summary>y = (x − mean)·inv·scale + shift, scale/shift per element (either may be null: 1 and 0).</summary>
+    public static void Normalize(float* x, float mean, float inv, float* scale, float* shift, float* y, int n)
+    {
+        var m = Vector512.Create(mean);
+        var iv = Vector512.Create(inv);
+        int i = 0;
+        for (; i + W <= n; i += W)
+        {
+            var v = (Vector512.Load(x + i) - m) * iv;
+            if (scale != null) v *= Vector512.Load(scale + i);
+            if (shift != null) v += Vector512.Load(shift + i);
+            v.Store(y + i);
+        }
+        for (; i < n; i++)
+        {
+            float v = (x[i] - mean) * inv;
+            if (scale != null) v *= scale[i];
+            if (shift != null) v += shift[i];
+            y[i] = v;
+        }
+    }
 }

@@ -37,6 +37,13 @@ public class CpuAttentionTests
         Check(nq, nk, h, d, 1f / MathF.Sqrt(d), seed: nq + nk + h + d, spread: 2f);
 
     [Fact]
+    public void Peaked_scores_where_one_key_dominates() => Check(50, 300, 2, 64, 1f, seed: 41, spread: 2f);
+
+    [Fact]
+    public void Several_query_and_key_blocks_with_partial_ones_and_odd_head_dim() =>
+        Check(130, 600, 2, 72, 0.12f, [0, 130], [0, 600], [531], seed: 43, spread: 2f);
+
+    [Fact]
     public void Packed_variable_length_sequences_stay_block_diagonal() =>
         Check(30, 33, 2, 64, 0.125f, [0, 5, 17, 30], [0, 9, 20, 33], seed: 5, spread: 2f);
 

@@ -39,6 +39,9 @@ public class CpuConvTests
         Check(5, 8, 2, 10, 13, new Conv3dGeometry(1, 3, 3, StrideH: 2, StrideW: 2, PadH1: 1, PadW1: 1), seed: 7);
     [Fact] public void Patch_embedding_kernel_equals_stride_with_bf16_weights() =>
         Check(16, 24, 2, 8, 6, new Conv3dGeometry(1, 2, 2, StrideH: 2, StrideW: 2), wtype: DType.BF16, seed: 8);
+    [Fact] public void Depth_over_one_block_and_positions_over_several_panels() => Check(12, 17, 3, 9, 37, Causal3, cacheFrames: 1, seed: 11);
+    [Fact] public void Strided_spatial_downsample_over_several_panels() =>
+        Check(11, 9, 2, 17, 40, new Conv3dGeometry(1, 3, 3, StrideH: 2, StrideW: 2, PadH1: 1, PadW1: 1), seed: 12);
     [Fact] public void Single_element_input() => Check(1, 1, 1, 1, 1, new Conv3dGeometry(1, 1, 1), seed: 9);
     [Fact] public void F16_weights_3x3x3() => Check(3, 17, 2, 6, 5, Causal3, wtype: DType.F16, seed: 10);
 

@@ -35,6 +35,8 @@ public class CpuElementwiseTests
 
     [Theory, MemberData(nameof(Sizes))] public void GeluTanh(int n) => Unary(n, Backend.GeluTanh, Reference.GeluTanh, 6f);
     [Theory, MemberData(nameof(Sizes))] public void Silu(int n) => Unary(n, Backend.Silu, Reference.Silu, 6f);
+    [Fact] public void GeluTanh_saturates_without_NaN_far_from_zero() => Unary(4099, Backend.GeluTanh, Reference.GeluTanh, 120f);
+    [Fact] public void Silu_saturates_without_NaN_far_from_zero() => Unary(4099, Backend.Silu, Reference.Silu, 120f);
     [Theory, MemberData(nameof(Sizes))] public void ScaleShift(int n) => Unary(n, (x, y) => Backend.ScaleShift(x, 1.5f, -0.25f, y), v => v * 1.5 - 0.25);
     [Theory, MemberData(nameof(Sizes))] public void Clamp(int n) => Unary(n, (x, y) => Backend.Clamp(x, -1f, 0.5f, y), v => Math.Clamp(v, -1, 0.5));
     [Theory, MemberData(nameof(Sizes))] public void Add(int n) => Binary(n, Backend.Add, (a, b) => a + b);

@@ -40,6 +40,24 @@ public class CpuGemmTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 9, 2100, 20)]   // few rows: columns split across workers, N beyond one NC block
+    [InlineData(3, 97, 65, 513)]   // K over two KC blocks plus a remainder, M over one MC block
+    [InlineData(2, 8, 32, 256)]    // exact micro-tile multiples
+    [InlineData(1, 1, 1, 0)]       // K = 0: y is the bias
+    public void Gemm_block_edges_with_other_thread_counts(int threads, int m, int n, int k)
+    {
+        using var backend = new CpuBackend(threads);
+        float[] x = Random(m * k, 51), w = Random(n * k, 52), b = Random(n, 53);
+        using var xt = Upload(backend, x, [m, k]);
+        using var wt = Upload(backend, w, [n, k], DType.BF16);
+        using var bt = Upload(backend, b, [n]);
+        using var y = Poisoned(backend, m, n);
+        backend.Gemm(xt, wt, bt, y, GemmEpilogue.Silu);
+        var expected = Reference.Gemm(D(x), D(Round(w, DType.BF16)), D(b), m, n, k, Reference.Epilogue.Silu);
+        AssertClose(expected, Download(backend, y), 1e-5, $"{m}x{n}x{k} threads {threads}");
+    }
+
     [Fact]
     public void Gemm_without_bias_reads_and_writes_strided_rows_and_accepts_residual_equal_to_output()
     {
