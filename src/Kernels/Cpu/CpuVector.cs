@@ -190,22 +190,36 @@ internal static unsafe class CpuVector
     /// <summary>y = (x − mean)·inv·scale + shift, scale/shift per element (either may be null: 1 and 0).</summary>
     public static void Normalize(float* x, float mean, float inv, float* scale, float* shift, float* y, int n)
     {
-        var m = Vector512.Create(mean);
+        if (scale != null && shift != null) NormalizeAffine(x, mean, inv, scale, shift, y, n);
+        else if (scale != null) NormalizeScale(x, mean, inv, scale, y, n);
+        else
+        {
+            NormalizeScale(x, mean, inv, null, y, n);
+            if (shift != null) AddInPlace(y, shift, n);
+        }
+    }
+
+    private static void NormalizeAffine(float* x, float mean, float inv, float* scale, float* shift, float* y, int n)
+    {
+        // Subtract the mean before scaling: x·inv − mean·inv would lose digits when |mean| ≫ std.
         var iv = Vector512.Create(inv);
+        var m = Vector512.Create(mean);
         int i = 0;
         for (; i + W <= n; i += W)
-        {
-            var v = (Vector512.Load(x + i) - m) * iv;
-            if (scale != null) v *= Vector512.Load(scale + i);
-            if (shift != null) v += Vector512.Load(shift + i);
-            v.Store(y + i);
-        }
-        for (; i < n; i++)
-        {
-            float v = (x[i] - mean) * inv;
-            if (scale != null) v *= scale[i];
-            if (shift != null) v += shift[i];
-            y[i] = v;
-        }
+            Vector512.FusedMultiplyAdd((Vector512.Load(x + i) - m) * iv, Vector512.Load(scale + i), Vector512.Load(shift + i)).Store(y + i);
+        for (; i < n; i++) y[i] = ((x[i] - mean) * inv) * scale[i] + shift[i];
+    }
+
+    /// <summary>y = (x − mean)·inv·scale, scale null meaning 1.</summary>
+    private static void NormalizeScale(float* x, float mean, float inv, float* scale, float* y, int n)
+    {
+        var iv = Vector512.Create(inv);
+        var m = Vector512.Create(mean);
+        int i = 0;
+        if (scale != null)
+            for (; i + W <= n; i += W) ((Vector512.Load(x + i) - m) * iv * Vector512.Load(scale + i)).Store(y + i);
+        else
+            for (; i + W <= n; i += W) ((Vector512.Load(x + i) - m) * iv).Store(y + i);
+        for (; i < n; i++) y[i] = (x[i] - mean) * inv * (scale != null ? scale[i] : 1f);
     }
 }
