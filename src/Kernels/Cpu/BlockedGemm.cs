@@ -28,8 +28,8 @@ internal interface IBlockTail
 /// </summary>
 internal static unsafe class BlockedGemm
 {
-    public const int KC = 256;
-    public const int MC = MicroKernel.MR * 12;
+    public const int KC = 512;
+    public const int MC = MicroKernel.MR * 6;
     public const int NC = 2048;
 
     [ThreadStatic] private static Scratch? t_scratch;

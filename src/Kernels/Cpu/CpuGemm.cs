@@ -40,39 +40,47 @@ internal readonly unsafe struct RowsPackA(float* x, long ld) : IPackA
         {
             float* panel = dst + (long)ir * kc;
             int mr = Math.Min(MR, mc - ir);
-            for (int i = 0; i < mr; i++)
-            {
-                float* src = x + (m0 + ir + i) * ld + k0;
-                for (int p = 0; p < kc; p++) panel[p * MR + i] = src[p];
-            }
+            Transpose.Block(x + (m0 + ir) * ld + k0, ld, mr, kc, panel, MR);
             for (int i = mr; i < MR; i++)
                 for (int p = 0; p < kc; p++) panel[p * MR + i] = 0;
         }
     }
 }
 
-/// <summary>Rows of a weight [N, K] of any dtype; a row segment is converted to float32 when read.</summary>
+/// <summary>Rows of a weight [N, K] of any dtype.</summary>
 internal readonly unsafe struct WeightRows(HostStorage storage, long offset, int k)
 {
+    public int K => k;
+
+    /// <summary>Pointer to row n when the weight is F32 (read in place), else null.</summary>
+    public float* F32Row(int row) => storage.DType == DType.F32 ? (float*)storage.Pointer + offset + (long)row * k : null;
+
+    /// <summary>Converts row segment [k0, k0+count) to float32.</summary>
     public void Read(int row, int k0, int count, float* dst) => HostArgs.ToFloat(storage, offset + (long)row * k + k0, count, dst);
 }
 
-/// <summary>Wᵀ as the right operand: column n of B is row n of W, converted while packing.</summary>
+/// <summary>Wᵀ as the right operand: column n of B is row n of W, converted (F16/BF16) while packing.</summary>
 internal readonly unsafe struct WeightPackB(WeightRows w, int nBase) : IPackB
 {
     public void Pack(int n0, int nc, int k0, int kc, float* dst)
     {
         const int NR = MicroKernel.NR;
-        float* row = stackalloc float[BlockedGemm.KC];
+        float* rows = stackalloc float[NR * BlockedGemm.KC];
         for (int jr = 0; jr < nc; jr += NR)
         {
             float* panel = dst + (long)jr * kc;
             int nr = Math.Min(NR, nc - jr);
-            for (int j = 0; j < nr; j++)
+            int first = nBase + n0 + jr;
+            float* src = w.F32Row(first);
+            long lds = w.K;
+            if (src == null)
             {
-                w.Read(nBase + n0 + jr + j, k0, kc, row);
-                for (int p = 0; p < kc; p++) panel[p * NR + j] = row[p];
+                for (int j = 0; j < nr; j++) w.Read(first + j, k0, kc, rows + j * kc);
+                src = rows;
+                lds = kc;
             }
+            else src += k0;
+            Transpose.Block(src, lds, nr, kc, panel, NR);
             for (int j = nr; j < NR; j++)
                 for (int p = 0; p < kc; p++) panel[p * NR + j] = 0;
         }
