@@ -151,7 +151,7 @@ public sealed class Umt5Encoder : IDisposable
 internal sealed record AttentionShape(int Length, int[]? Offsets, int[]? ValidLengths, int[] Buckets);
 
 /// <summary>T5's bidirectional relative-position buckets.</summary>
-internal static class RelativePosition
+public static class RelativePosition
 {
     /// <summary>
     /// Bucket of relative position rp = key − query: half the buckets per sign (rp > 0 in the upper half);
