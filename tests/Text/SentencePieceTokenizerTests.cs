@@ -124,6 +124,16 @@ public class SentencePieceTokenizerTests
             Assert.Contains(path, e.Message);
 
             File.Delete(path);
+            string json = Path.Combine(dir, "tokenizer.json");
+            File.WriteAllText(json, "{\"model\": {\"type\": \"BPE\"}}");
+            e = Assert.Throws<InvalidDataException>(() => SentencePieceTokenizer.Load(dir));
+            Assert.Contains(json, e.Message);
+            Assert.Contains("BPE", e.Message);
+            File.WriteAllText(json, "{}");
+            e = Assert.Throws<InvalidDataException>(() => SentencePieceTokenizer.Load(dir));
+            Assert.Contains(json, e.Message);
+
+            File.Delete(json);
             var missing = Assert.Throws<FileNotFoundException>(() => SentencePieceTokenizer.Load(dir));
             Assert.Contains(dir, missing.Message);
         }

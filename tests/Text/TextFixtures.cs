@@ -71,6 +71,40 @@ internal static class TextFixtures
         return values;
     }
 
+    /// <summary>
+    /// Writes <paramref name="tensors"/> (float values) as a safetensors file storing each in
+    /// <paramref name="dtype"/> ("F32" or "BF16", round to nearest even).
+    /// </summary>
+    public static void WriteSafetensors(string path, IReadOnlyDictionary<string, (int[] Shape, double[] Values)> tensors, string dtype)
+    {
+        int size = dtype == "BF16" ? 2 : 4;
+        var header = new System.Text.Json.Nodes.JsonObject();
+        long offset = 0;
+        foreach (var (name, (shape, values)) in tensors)
+        {
+            header[name] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["dtype"] = dtype,
+                ["shape"] = new System.Text.Json.Nodes.JsonArray(shape.Select(d => (System.Text.Json.Nodes.JsonNode?)d).ToArray()),
+                ["data_offsets"] = new System.Text.Json.Nodes.JsonArray(offset, offset + values.Length * size),
+            };
+            offset += values.Length * size;
+        }
+        byte[] json = System.Text.Encoding.UTF8.GetBytes(header.ToJsonString());
+        using var file = File.Create(path);
+        Span<byte> buffer = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(buffer, json.Length);
+        file.Write(buffer);
+        file.Write(json);
+        foreach (var (_, (_, values)) in tensors)
+            foreach (double v in values)
+            {
+                if (size == 2) BinaryPrimitives.WriteUInt16LittleEndian(buffer, Sora.Runtime.BFloat16.FromFloat((float)v));
+                else BinaryPrimitives.WriteSingleLittleEndian(buffer, (float)v);
+                file.Write(buffer[..size]);
+            }
+    }
+
     /// <summary>‖a − b‖ / ‖b‖ in float64; NaN anywhere gives NaN (which fails any bound).</summary>
     public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
     {

@@ -38,19 +38,14 @@ public class Umt5EncoderTests(ITestOutputHelper output)
         return new EncoderCase(idRows, valid, t["expected"].Values, t["expected"].Shape[2]);
     }
 
-    /// <summary>Rows 0..valid−1 of each batch row, flattened.</summary>
-    private static (float[] Actual, double[] Expected) ValidRows(float[] actual, EncoderCase c)
+    /// <summary>Rows 0..valid−1 of each batch row of a [B, L, d] array, flattened.</summary>
+    private static T[] ValidRows<T>(T[] all, EncoderCase c)
     {
         int length = c.Ids[0].Length;
-        var a = new List<float>();
-        var e = new List<double>();
+        var rows = new List<T>();
         for (int b = 0; b < c.Ids.Length; b++)
-        {
-            int start = b * length * c.DModel, count = c.ValidLengths[b] * c.DModel;
-            a.AddRange(actual.AsSpan(start, count).ToArray());
-            e.AddRange(c.Expected.AsSpan(start, count).ToArray());
-        }
-        return (a.ToArray(), e.ToArray());
+            rows.AddRange(all.AsSpan(b * length * c.DModel, c.ValidLengths[b] * c.DModel).ToArray());
+        return rows.ToArray();
     }
 
     [Fact]
@@ -61,8 +56,8 @@ public class Umt5EncoderTests(ITestOutputHelper output)
         using var encoder = Umt5Encoder.Load(TextFixtures.TextEncoderDir, backend);
         using var result = encoder.EncodeBatch(c.Ids, c.ValidLengths);
         Assert.Equal([c.Ids.Length, c.Ids[0].Length, c.DModel], result.Shape);
-        var (actual, expected) = ValidRows(backend.ToHost(result).ToFloatArray(), c);
-        double err = TextFixtures.RelativeError(actual, expected);
+        float[] actual = ValidRows(backend.ToHost(result).ToFloatArray(), c);
+        double err = TextFixtures.RelativeError(actual, ValidRows(c.Expected, c));
         output.WriteLine($"text_encoder_case (batch, masked): rel err {err:E2}");
         Assert.True(err < Tolerance, $"relative error {err:E3}");
     }
@@ -111,8 +106,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
     public void SmallestCaseOnIlgpuCpuAccelerator()
     {
         // Sora.Kernels.Backends lands with the ILGPU backend; until then this test reports and returns.
-        var backendsType = Type.GetType("Sora.Kernels.Backends, Sora.Kernels");
-        var create = backendsType?.GetMethod("Create", BindingFlags.Public | BindingFlags.Static, [typeof(string)]);
+        var create = FindBackendsCreate();
         if (create is null)
         {
             output.WriteLine("SKIPPED: Sora.Kernels.Backends.Create is not available in this build");
@@ -138,6 +132,62 @@ public class Umt5EncoderTests(ITestOutputHelper output)
             output.WriteLine($"ilgpu-cpu row 0: rel err {err:E2}");
             Assert.True(err < Tolerance, $"relative error {err:E3}");
         }
+    }
+
+    [Fact]
+    public void Bf16WeightsMatchTheirF32Values()
+    {
+        // The same weights stored as BF16 and as F32 holding the BF16-rounded values must encode alike:
+        // the kernels convert bf16 exactly, so only summation order may differ.
+        string dir = Directory.CreateTempSubdirectory("sora-umt5-bf16-").FullName;
+        try
+        {
+            var weights = TextFixtures.ReadSafetensors(Path.Combine(TextFixtures.TextEncoderDir, "model.safetensors"));
+            var rounded = weights.ToDictionary(w => w.Key,
+                w => (w.Value.Shape, w.Value.Values.Select(v => (double)BFloat16.ToFloat(BFloat16.FromFloat((float)v))).ToArray()));
+            string bf16Dir = Directory.CreateDirectory(Path.Combine(dir, "bf16")).FullName;
+            string f32Dir = Directory.CreateDirectory(Path.Combine(dir, "f32")).FullName;
+            foreach (var d in new[] { bf16Dir, f32Dir })
+                File.Copy(Path.Combine(TextFixtures.TextEncoderDir, "config.json"), Path.Combine(d, "config.json"));
+            TextFixtures.WriteSafetensors(Path.Combine(bf16Dir, "model.safetensors"), weights, "BF16");
+            TextFixtures.WriteSafetensors(Path.Combine(f32Dir, "model.safetensors"), rounded, "F32");
+
+            var c = ReadEncoderCase();
+            using var backend = new CpuBackend();
+            float[] Run(string modelDir)
+            {
+                using var encoder = Umt5Encoder.Load(modelDir, backend);
+                using var result = encoder.EncodeBatch(c.Ids, c.ValidLengths);
+                return ValidRows(backend.ToHost(result).ToFloatArray(), c);
+            }
+            float[] fromBf16 = Run(bf16Dir);
+            float[] fromF32 = Run(f32Dir);
+            double err = TextFixtures.RelativeError(fromBf16, fromF32.Select(v => (double)v).ToArray());
+            output.WriteLine($"bf16 storage vs f32 of the same values: rel err {err:E2}");
+            Assert.True(err < 1e-5, $"relative error {err:E3}");
+            // And rounding the weights to bf16 does change the result (the comparison above is not vacuous).
+            double vsReference = TextFixtures.RelativeError(fromBf16, ValidRows(c.Expected, c));
+            output.WriteLine($"bf16 weights vs the f32 reference: rel err {vsReference:E2}");
+            Assert.True(vsReference > 1e-4);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>Sora.Kernels.Backends.Create(string) from whichever Sora assembly beside the tests defines it.</summary>
+    private static MethodInfo? FindBackendsCreate()
+    {
+        foreach (string file in Directory.GetFiles(AppContext.BaseDirectory, "Sora.*.dll"))
+        {
+            Type? type;
+            try { type = Assembly.LoadFrom(file).GetType("Sora.Kernels.Backends"); }
+            catch (BadImageFormatException) { continue; }
+            var create = type?.GetMethod("Create", BindingFlags.Public | BindingFlags.Static, [typeof(string)]);
+            if (create is not null) return create;
+        }
+        return null;
     }
 
     [Fact]
