@@ -52,7 +52,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
     public void PaddedBatchWithMaskMatchesReference()
     {
         var c = ReadEncoderCase();
-        using var backend = new CpuBackend();
+        using var backend = new PoisoningBackend(new CpuBackend());
         using var encoder = Umt5Encoder.Load(TextFixtures.TextEncoderDir, backend);
         using var result = encoder.EncodeBatch(c.Ids, c.ValidLengths);
         Assert.Equal([c.Ids.Length, c.Ids[0].Length, c.DModel], result.Shape);
@@ -67,7 +67,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
     {
         // Running only the real tokens (what the pipeline does) gives the same real-row outputs as the masked batch.
         var c = ReadEncoderCase();
-        using var backend = new CpuBackend();
+        using var backend = new PoisoningBackend(new CpuBackend());
         using var encoder = Umt5Encoder.Load(TextFixtures.TextEncoderDir, backend);
         int length = c.Ids[0].Length;
         for (int b = 0; b < c.Ids.Length; b++)
@@ -89,17 +89,18 @@ public class Umt5EncoderTests(ITestOutputHelper output)
         var tokenizer = SentencePieceTokenizer.Load(TextFixtures.TokenizerDir);
         int[] ids = tokenizer.EncodeForModel((string)json["prompt"]!);
 
-        using var backend = new CpuBackend();
+        using var backend = new PoisoningBackend(new CpuBackend());
         using var encoder = Umt5Encoder.Load(TextFixtures.TextEncoderDir, backend);
-        using var result = encoder.Encode(ids);
-        float[] actual = backend.ToHost(result).ToFloatArray();
         var (shape, expected) = t["prompt_embeds"];
-        int d = shape[2];
-        double err = TextFixtures.RelativeError(actual, expected.AsSpan(0, ids.Length * d));
-        output.WriteLine($"prompt_case embeds ({ids.Length} tokens): rel err {err:E2}");
+        using var result = encoder.EncodePadded(ids, shape[1]);
+        Assert.Equal([shape[1], shape[2]], result.Shape);
+        float[] actual = backend.ToHost(result).ToFloatArray();
+        double err = TextFixtures.RelativeError(actual, expected);
+        output.WriteLine($"prompt_case embeds ({ids.Length} tokens padded to {shape[1]}): rel err {err:E2}");
         Assert.True(err < Tolerance, $"relative error {err:E3}");
-        // The pipeline pads with zero rows after the real tokens: a sanity check of the fixture's layout.
-        Assert.All(expected.Skip(ids.Length * d), v => Assert.Equal(0.0, v));
+        // The zero rows are exact zeros, as the pipeline builds them.
+        Assert.All(actual.Skip(ids.Length * shape[2]), v => Assert.Equal(0f, v));
+        Assert.Throws<ArgumentOutOfRangeException>(() => encoder.EncodePadded(ids, ids.Length - 1));
     }
 
     [Fact]
@@ -115,7 +116,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
         IBackend backend;
         try
         {
-            backend = (IBackend)create.Invoke(null, ["ilgpu-cpu"])!;
+            backend = new PoisoningBackend((IBackend)create.Invoke(null, ["ilgpu-cpu"])!);
         }
         catch (TargetInvocationException e) when (e.InnerException is NotSupportedException or PlatformNotSupportedException)
         {
@@ -153,7 +154,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
             TextFixtures.WriteSafetensors(Path.Combine(f32Dir, "model.safetensors"), rounded, "F32");
 
             var c = ReadEncoderCase();
-            using var backend = new CpuBackend();
+            using var backend = new PoisoningBackend(new CpuBackend());
             float[] Run(string modelDir)
             {
                 using var encoder = Umt5Encoder.Load(modelDir, backend);
@@ -193,7 +194,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
     [Fact]
     public void IdsOutsideTheVocabularyAreRejected()
     {
-        using var backend = new CpuBackend();
+        using var backend = new PoisoningBackend(new CpuBackend());
         using var encoder = Umt5Encoder.Load(TextFixtures.TextEncoderDir, backend);
         int vocab = encoder.Config.VocabSize;
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => encoder.Encode([3, vocab, 1]));
@@ -207,7 +208,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
     [Fact]
     public void DisposeReleasesTheWeights()
     {
-        using var backend = new CpuBackend();
+        using var backend = new PoisoningBackend(new CpuBackend());
         var encoder = Umt5Encoder.Load(TextFixtures.TextEncoderDir, backend);
         encoder.Encode([3, 4, 1]).Dispose();
         encoder.Dispose();
@@ -226,7 +227,7 @@ public class Umt5EncoderTests(ITestOutputHelper output)
             config["num_layers"] = numLayers;
             File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
             File.Copy(Path.Combine(TextFixtures.TextEncoderDir, "model.safetensors"), Path.Combine(dir, "model.safetensors"));
-            using var backend = new CpuBackend();
+            using var backend = new PoisoningBackend(new CpuBackend());
             var e = Assert.Throws<ModelLoadException>(() => Umt5Encoder.Load(dir, backend));
             Assert.Contains(problem, e.Message);
             Assert.Contains(tensorPrefix, e.Message);
