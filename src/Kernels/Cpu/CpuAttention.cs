@@ -58,11 +58,7 @@ internal static unsafe class CpuAttention
         {
             float* panel = dst + (long)j0 * d;
             int nr = Math.Min(NR, keys - j0);
-            for (int j = 0; j < nr; j++)
-            {
-                float* src = k + (j0 + j) * ldk;
-                for (int p = 0; p < d; p++) panel[p * NR + j] = src[p];
-            }
+            Transpose.Block(k + j0 * ldk, ldk, nr, d, panel, NR);
             for (int j = nr; j < NR; j++)
                 for (int p = 0; p < d; p++) panel[p * NR + j] = 0;
         }
