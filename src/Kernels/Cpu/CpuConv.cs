@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Sora.Runtime;
 
 namespace Sora.Kernels.Cpu;
@@ -62,6 +63,7 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
         int khw = g.KernelH * g.KernelW, kthw = g.KernelT * khw;
         // A panel's 32 positions fall into at most 33 runs along output rows.
         int* runTo = stackalloc int[NR + 1], runHo = stackalloc int[NR + 1], runWo = stackalloc int[NR + 1], runJ = stackalloc int[NR + 1], runLen = stackalloc int[NR + 1];
+        nint* runSrc = stackalloc nint[NR + 1];
         for (int jr = 0; jr < nc; jr += NR)
         {
             float* panel = dst + (long)jr * kc;
@@ -76,32 +78,42 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
                 runs++;
                 j += len;
             }
+            // Depth index k0 + p = ((ci·kT + kt)·kH + kh)·kW + kw, stepped incrementally (no divisions per row).
+            int ci = k0 / kthw, kt = k0 % kthw / khw, kh = k0 % khw / g.KernelW, kw = k0 % g.KernelW;
+            int rowKey = -1;
             for (int p = 0; p < kc; p++)
             {
-                int kidx = k0 + p;
-                int ci = kidx / kthw, r = kidx % kthw;
-                int kt = r / khw, kh = r % khw / g.KernelW, kw = r % g.KernelW;
+                // The input row of each run depends on (ci, kt, kh) only: look it up once per kW depth rows.
+                int key = (ci * g.KernelT + kt) * g.KernelH + kh;
+                if (key != rowKey)
+                {
+                    rowKey = key;
+                    for (int q = 0; q < runs; q++)
+                    {
+                        float* plane = input.Frame(ci, runTo[q] * g.StrideT + kt);
+                        int hi = runHo[q] * g.StrideH + kh - g.PadH0;
+                        runSrc[q] = plane == null || (uint)hi >= (uint)h ? 0 : (nint)(plane + (long)hi * w);
+                    }
+                }
                 float* drow = panel + p * NR;
                 for (int q = 0; q < runs; q++)
                 {
                     float* d = drow + runJ[q];
                     int len = runLen[q];
-                    float* plane = input.Frame(ci, runTo[q] * g.StrideT + kt);
-                    int hi = runHo[q] * g.StrideH + kh - g.PadH0;
-                    if (plane == null || (uint)hi >= (uint)h)
+                    float* src = (float*)runSrc[q];
+                    if (src == null)
                     {
-                        new Span<float>(d, len).Clear();
+                        Zero(d, len);
                         continue;
                     }
-                    float* src = plane + (long)hi * w;
                     int wi0 = runWo[q] * g.StrideW + kw - g.PadW0;
                     if (g.StrideW == 1)
                     {
                         // Contiguous input: zeros where the run hangs over the left/right edge, one copy between.
                         int lo = Math.Clamp(-wi0, 0, len), hiEnd = Math.Clamp(w - wi0, lo, len);
-                        if (lo > 0) new Span<float>(d, lo).Clear();
-                        Buffer.MemoryCopy(src + wi0 + lo, d + lo, (hiEnd - lo) * 4L, (hiEnd - lo) * 4L);
-                        if (hiEnd < len) new Span<float>(d + hiEnd, len - hiEnd).Clear();
+                        if (lo > 0) Zero(d, lo);
+                        Copy(src + wi0 + lo, d + lo, hiEnd - lo);
+                        if (hiEnd < len) Zero(d + hiEnd, len - hiEnd);
                     }
                     else
                     {
@@ -112,9 +124,36 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
                         }
                     }
                 }
-                if (nr < NR) new Span<float>(drow + nr, NR - nr).Clear();
+                if (nr < NR) Zero(drow + nr, NR - nr);
+                if (++kw == g.KernelW)
+                {
+                    kw = 0;
+                    if (++kh == g.KernelH)
+                    {
+                        kh = 0;
+                        if (++kt == g.KernelT)
+                        {
+                            kt = 0;
+                            ci++;
+                        }
+                    }
+                }
             }
         }
+    }
+
+    private static void Copy(float* src, float* dst, int n)
+    {
+        int i = 0;
+        for (; i + 16 <= n; i += 16) Vector512.Load(src + i).Store(dst + i);
+        for (; i < n; i++) dst[i] = src[i];
+    }
+
+    private static void Zero(float* dst, int n)
+    {
+        int i = 0;
+        for (; i + 16 <= n; i += 16) Vector512<float>.Zero.Store(dst + i);
+        for (; i < n; i++) dst[i] = 0;
     }
 }
 
