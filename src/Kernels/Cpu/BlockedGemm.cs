@@ -45,8 +45,8 @@ internal static unsafe class BlockedGemm
             return;
         }
         var scratch = t_scratch ??= new Scratch();
-        float* bp = scratch.B(KC * RoundUp(Math.Min(n, NC), MicroKernel.NR));
-        float* ap = scratch.A(KC * RoundUp(Math.Min(m, MC), MicroKernel.MR));
+        float* bp = scratch.B((long)KC * RoundUp(Math.Min(n, NC), MicroKernel.NR));
+        float* ap = scratch.A((long)KC * RoundUp(Math.Min(m, MC), MicroKernel.MR));
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);

@@ -61,58 +61,57 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
         var input = cols.Input;
         int ow = cols.OutW, oh = cols.OutH, w = input.Width, h = input.Height;
         int khw = g.KernelH * g.KernelW, kthw = g.KernelT * khw;
-        // A panel's 32 positions fall into at most 33 runs along output rows.
-        int* runTo = stackalloc int[NR + 1], runHo = stackalloc int[NR + 1], runWo = stackalloc int[NR + 1], runJ = stackalloc int[NR + 1], runLen = stackalloc int[NR + 1];
-        nint* runSrc = stackalloc nint[NR + 1];
+        // Runs: stretches of positions along one output row inside one panel; at most one per position.
+        var runs = new Run[nc + 1];
+        int count = 0;
         for (int jr = 0; jr < nc; jr += NR)
         {
-            float* panel = dst + (long)jr * kc;
             int nr = Math.Min(NR, nc - jr);
-            int runs = 0;
             for (int j = 0; j < nr;)
             {
                 int pos = pBase + n0 + jr + j;
                 int wo = pos % ow, rest = pos / ow;
                 int len = Math.Min(ow - wo, nr - j);
-                runTo[runs] = rest / oh; runHo[runs] = rest % oh; runWo[runs] = wo; runJ[runs] = j; runLen[runs] = len;
-                runs++;
+                runs[count++] = new Run { Dst = (long)jr * kc + j, To = rest / oh, Ho = rest % oh, Wo = wo, Len = len };
                 j += len;
             }
-            // Depth index k0 + p = ((ci·kT + kt)·kH + kh)·kW + kw, stepped incrementally (no divisions per row).
-            int ci = k0 / kthw, kt = k0 % kthw / khw, kh = k0 % khw / g.KernelW, kw = k0 % g.KernelW;
-            int rowKey = -1;
+        }
+        // Depth row by depth row, so each input row is read as one sequential stream across all panels.
+        // Depth index k0 + p = ((ci·kT + kt)·kH + kh)·kW + kw, stepped incrementally.
+        int ci = k0 / kthw, kt = k0 % kthw / khw, kh = k0 % khw / g.KernelW, kw = k0 % g.KernelW;
+        int rowKey = -1;
+        fixed (Run* rp = runs)
             for (int p = 0; p < kc; p++)
             {
-                // The input row of each run depends on (ci, kt, kh) only: look it up once per kW depth rows.
+                // The input row of a run depends on (ci, kt, kh) only: look it up once per kW depth rows.
                 int key = (ci * g.KernelT + kt) * g.KernelH + kh;
                 if (key != rowKey)
                 {
                     rowKey = key;
-                    for (int q = 0; q < runs; q++)
+                    for (int q = 0; q < count; q++)
                     {
-                        float* plane = input.Frame(ci, runTo[q] * g.StrideT + kt);
-                        int hi = runHo[q] * g.StrideH + kh - g.PadH0;
-                        runSrc[q] = plane == null || (uint)hi >= (uint)h ? 0 : (nint)(plane + (long)hi * w);
+                        float* plane = input.Frame(ci, rp[q].To * g.StrideT + kt);
+                        int hi = rp[q].Ho * g.StrideH + kh - g.PadH0;
+                        rp[q].Src = plane == null || (uint)hi >= (uint)h ? null : plane + (long)hi * w;
                     }
                 }
-                float* drow = panel + p * NR;
-                for (int q = 0; q < runs; q++)
+                for (int q = 0; q < count; q++)
                 {
-                    float* d = drow + runJ[q];
-                    int len = runLen[q];
-                    float* src = (float*)runSrc[q];
-                    if (src == null)
+                    Run* r = rp + q;
+                    float* d = dst + r->Dst + p * NR;
+                    int len = r->Len;
+                    if (r->Src == null)
                     {
                         Zero(d, len);
                         continue;
                     }
-                    int wi0 = runWo[q] * g.StrideW + kw - g.PadW0;
+                    int wi0 = r->Wo * g.StrideW + kw - g.PadW0;
                     if (g.StrideW == 1)
                     {
                         // Contiguous input: zeros where the run hangs over the left/right edge, one copy between.
                         int lo = Math.Clamp(-wi0, 0, len), hiEnd = Math.Clamp(w - wi0, lo, len);
                         if (lo > 0) Zero(d, lo);
-                        Copy(src + wi0 + lo, d + lo, hiEnd - lo);
+                        Copy(r->Src + wi0 + lo, d + lo, hiEnd - lo);
                         if (hiEnd < len) Zero(d + hiEnd, len - hiEnd);
                     }
                     else
@@ -120,11 +119,10 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
                         for (int t = 0; t < len; t++)
                         {
                             int wi = wi0 + t * g.StrideW;
-                            d[t] = (uint)wi < (uint)w ? src[wi] : 0f;
+                            d[t] = (uint)wi < (uint)w ? r->Src[wi] : 0f;
                         }
                     }
                 }
-                if (nr < NR) Zero(drow + nr, NR - nr);
                 if (++kw == g.KernelW)
                 {
                     kw = 0;
@@ -139,7 +137,20 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
                     }
                 }
             }
+        // The last panel's columns past the end are zero.
+        int tail = nc % NR;
+        if (tail != 0)
+        {
+            float* panel = dst + (long)(nc - tail) * kc;
+            for (int p = 0; p < kc; p++) Zero(panel + p * NR + tail, NR - tail);
         }
+    }
+
+    private struct Run
+    {
+        public long Dst;
+        public int To, Ho, Wo, Len;
+        public float* Src;
     }
 
     private static void Copy(float* src, float* dst, int n)
