@@ -16,38 +16,71 @@ internal static unsafe class CpuAttention
 
     public static void Run(CpuBackend backend, AttentionPlan plan, float* q, long ldq, float* k, long ldk, float* v, long ldv, float* o, long ldo, int nq, int h, int d)
     {
-        int maxValid = 0;
-        for (int b = 0; b < plan.Count; b++) maxValid = Math.Max(maxValid, plan.ValidKeys[b]);
-        int dPanels = (d + NR - 1) / NR;
-        long kLen = (long)BlockedGemm.RoundUp(Math.Max(1, maxValid), NR) * d;
-        long vLen = (long)Math.Max(1, maxValid) * dPanels * NR;
-        float* kp = (float*)NativeMemory.AlignedAlloc((nuint)kLen * 4, 64);
-        float* vp = (float*)NativeMemory.AlignedAlloc((nuint)vLen * 4, 64);
-        try
+        for (int b = 0; b < plan.Count; b++)
         {
-            for (int b = 0; b < plan.Count; b++)
+            int q0 = plan.QueryOffsets[b], rows = plan.QueryOffsets[b + 1] - q0, k0 = plan.KeyOffsets[b], valid = plan.ValidKeys[b];
+            if (rows == 0) continue;
+            if (valid == 0)
             {
-                int q0 = plan.QueryOffsets[b], rows = plan.QueryOffsets[b + 1] - q0, k0 = plan.KeyOffsets[b], valid = plan.ValidKeys[b];
-                if (rows == 0) continue;
+                for (int i = 0; i < rows; i++) new Span<float>(o + (q0 + i) * ldo, h * d).Clear(); // heads are dense in a row
+                continue;
+            }
+            int blocks = (rows + BQ - 1) / BQ;
+            HeadJob Job(int head, float* kp, float* vp) =>
+                new(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, kp, vp, valid, d);
+            if (blocks >= 2 * backend.Threads)
+            {
+                // Long sequences: heads one after another, query blocks in parallel over one K/V packing.
+                using var packs = new HeadPacks(valid, d);
                 for (int head = 0; head < h; head++)
                 {
-                    if (valid == 0)
-                    {
-                        for (int i = 0; i < rows; i++) new Span<float>(o + (q0 + i) * ldo + head * d, d).Clear();
-                        continue;
-                    }
-                    PackKeys(k + k0 * ldk + head * d, ldk, valid, d, kp);
-                    PackValues(v + k0 * ldv + head * d, ldv, valid, d, vp);
-                    var job = new HeadJob(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, kp, vp, valid, d);
-                    int blocks = (rows + BQ - 1) / BQ;
+                    packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
+                    var job = Job(head, packs.Keys, packs.Values);
                     backend.For(blocks, blk => job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ)));
                 }
             }
+            else
+            {
+                // Short sequences (text encoder): heads in parallel, each packing its own K/V.
+                backend.For(h, head =>
+                {
+                    using var packs = new HeadPacks(valid, d);
+                    packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
+                    var job = Job(head, packs.Keys, packs.Values);
+                    for (int blk = 0; blk < blocks; blk++) job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ));
+                });
+            }
         }
-        finally
+    }
+
+    /// <summary>One head's keys and values packed as micro-kernel panels (native, 64-byte aligned).</summary>
+    private sealed class HeadPacks : IDisposable
+    {
+        private readonly int _keys, _d;
+
+        public HeadPacks(int keys, int d)
         {
-            NativeMemory.AlignedFree(kp);
-            NativeMemory.AlignedFree(vp);
+            _keys = keys;
+            _d = d;
+            long kLen = (long)BlockedGemm.RoundUp(keys, NR) * d;
+            long vLen = (long)keys * BlockedGemm.RoundUp(d, NR);
+            Keys = (float*)NativeMemory.AlignedAlloc((nuint)kLen * 4, 64);
+            Values = (float*)NativeMemory.AlignedAlloc((nuint)vLen * 4, 64);
+        }
+
+        public float* Keys { get; }
+        public float* Values { get; }
+
+        public void Pack(float* k, long ldk, float* v, long ldv)
+        {
+            PackKeys(k, ldk, _keys, _d, Keys);
+            PackValues(v, ldv, _keys, _d, Values);
+        }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Keys);
+            NativeMemory.AlignedFree(Values);
         }
     }
 
