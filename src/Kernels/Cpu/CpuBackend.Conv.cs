@@ -37,6 +37,8 @@ public sealed unsafe partial class CpuBackend
             throw new ArgumentException($"x {x.ShapeString} (time cache {tc} frames) is smaller than the kernel under {g}", nameof(x));
         float* yp = HostArgs.F32Dense(y, nameof(y));
         HostArgs.RequireShape(y, nameof(y), cout, ot, oh, ow);
+        HostArgs.RequireDisjoint(y, nameof(y), x, nameof(x));
+        if (timeCache is not null) HostArgs.RequireDisjoint(y, nameof(y), timeCache, nameof(timeCache));
         float[]? b = bias is null ? null : HostArgs.Vector(bias, nameof(bias), cout);
         HostArgs.RequireContiguous(w, nameof(w));
         var input = new ConvInput(xp, cp, cin, t, tc, h, wd, left - tc, left);

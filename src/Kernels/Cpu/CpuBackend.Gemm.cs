@@ -14,6 +14,8 @@ public sealed unsafe partial class CpuBackend
         if (w.Dim(1) != k) throw new ArgumentException($"w {w.ShapeString} does not match x {x.ShapeString}: expected [N, {k}]", nameof(w));
         float* xp = HostArgs.Matrix(x, nameof(x), m, k, out long ldx);
         float* yp = HostArgs.Matrix(y, nameof(y), m, n, out long ldy);
+        HostArgs.RequireDisjoint(y, nameof(y), x, nameof(x));
+        HostArgs.RequireDisjoint(y, nameof(y), w, nameof(w));
         float[]? b = bias is null ? null : HostArgs.Vector(bias, nameof(bias), n);
         float* rp = null;
         long ldr = 0;

@@ -57,6 +57,23 @@ internal static unsafe class HostArgs
             throw new ArgumentException($"{name} {t.ShapeString} has {t.ElementCount} elements, expected {count} ({what})", name);
     }
 
+    /// <summary>Throws when the two tensors' element ranges share memory (ops that read one while writing the other).</summary>
+    public static void RequireDisjoint(Tensor output, string outputName, Tensor input, string inputName)
+    {
+        if (output.Storage != input.Storage || output.ElementCount == 0 || input.ElementCount == 0) return;
+        var (o0, o1) = Range(output);
+        var (i0, i1) = Range(input);
+        if (o0 <= i1 && i0 <= o1)
+            throw new ArgumentException($"{outputName} {output} overlaps {inputName} {input} in memory; this op cannot run in place", outputName);
+    }
+
+    private static (long First, long Last) Range(Tensor t)
+    {
+        long last = t.Offset;
+        for (int i = 0; i < t.Rank; i++) last += (t.Shape[i] - 1) * t.Strides[i];
+        return (t.Offset, last);
+    }
+
     /// <summary>
     /// A rank-2 F32 matrix whose rows may be strided (a view into a wider tensor) but whose columns are dense.
     /// Returns the pointer and the row stride.

@@ -90,5 +90,8 @@ public class CpuGemmTests
         Assert.Equal("w", e.ParamName);
         using var w2 = Upload(Backend, Random(8, 2), [2, 4]);
         Assert.Throws<ArgumentNullException>(() => Backend.Gemm(x, w2, null, y, GemmEpilogue.AddResidual));
+        using var square = Upload(Backend, Random(16, 3), [4, 4]);
+        using var w3 = Upload(Backend, Random(16, 4), [4, 4]);
+        Assert.Equal("y", Assert.Throws<ArgumentException>(() => Backend.Gemm(square, w3, null, square)).ParamName);
     }
 }
