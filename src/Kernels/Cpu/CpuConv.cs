@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Sora.Runtime;
@@ -153,18 +154,36 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
         public float* Src;
     }
 
+    /// <summary>Copies n ≤ a few dozen floats: whole vectors, the remainder as one overlapping vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Copy(float* src, float* dst, int n)
     {
-        int i = 0;
-        for (; i + 16 <= n; i += 16) Vector512.Load(src + i).Store(dst + i);
-        for (; i < n; i++) dst[i] = src[i];
+        if (n >= 16)
+        {
+            int i = 0;
+            for (; i + 16 <= n; i += 16) Vector512.Load(src + i).Store(dst + i);
+            if (i < n) Vector512.Load(src + n - 16).Store(dst + n - 16);
+        }
+        else if (n >= 8)
+        {
+            Vector256.Load(src).Store(dst);
+            Vector256.Load(src + n - 8).Store(dst + n - 8);
+        }
+        else
+            for (int i = 0; i < n; i++) dst[i] = src[i];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Zero(float* dst, int n)
     {
-        int i = 0;
-        for (; i + 16 <= n; i += 16) Vector512<float>.Zero.Store(dst + i);
-        for (; i < n; i++) dst[i] = 0;
+        if (n >= 16)
+        {
+            int i = 0;
+            for (; i + 16 <= n; i += 16) Vector512<float>.Zero.Store(dst + i);
+            if (i < n) Vector512<float>.Zero.Store(dst + n - 16);
+        }
+        else
+            for (int i = 0; i < n; i++) dst[i] = 0;
     }
 }
 
