@@ -14,7 +14,7 @@ internal static unsafe class CpuAttention
     private const int BK = 256;
     private const int NR = MicroKernel.NR;
 
-    public static void Run(CpuBackend backend, AttentionPlan plan, float* q, long ldq, float* k, long ldk, float* v, long ldv, float* o, long ldo, int nq, int h, int d)
+    public static void Run(CpuBackend backend, AttentionPlan plan, float* q, long ldq, float* k, long ldk, float* v, long ldv, float* o, long ldo, int h, int d)
     {
         for (int b = 0; b < plan.Count; b++)
         {

@@ -16,7 +16,7 @@ public sealed unsafe partial class CpuBackend
         float* vp = Heads(v, nameof(v), nk, h, d, out long ldv);
         float* op = Heads(o, nameof(o), nq, h, d, out long ldo);
         var plan = AttentionPlan.Create(options, nq, nk, h);
-        CpuAttention.Run(this, plan, qp, ldq, kp, ldk, vp, ldv, op, ldo, nq, h, d);
+        CpuAttention.Run(this, plan, qp, ldq, kp, ldk, vp, ldv, op, ldo, h, d);
     }
 }
 

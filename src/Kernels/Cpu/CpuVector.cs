@@ -34,8 +34,6 @@ internal static unsafe class CpuVector
         for (; i < n; i++) y[i] = MathF.FusedMultiplyAdd(x[i], a, b);
     }
 
-    public static float Dot(float* a, float* b, int n) => TensorPrimitives.Dot(R(a, n), R(b, n));
-
     // ---- exponential family ---------------------------------------------------------------------------
 
     /// <summary>e^x: n = round(x·log2 e), r = x − n·ln 2 (two-part ln 2), e^r by a degree-7 polynomial, times 2ⁿ.</summary>
@@ -59,13 +57,6 @@ internal static unsafe class CpuVector
         var e = Vector512.ShiftLeft(Vector512.ConvertToInt32(n) + Vector512.Create(127), 23).AsSingle();
         var result = p * e;
         return Vector512.ConditionalSelect(tiny, Vector512<float>.Zero, result);
-    }
-
-    public static void Exp(float* x, float* y, int n)
-    {
-        int i = 0;
-        for (; i + W <= n; i += W) Exp(Vector512.Load(x + i)).Store(y + i);
-        if (i < n) Tail(x + i, y + i, n - i, static v => Exp(v));
     }
 
     /// <summary>gelu_tanh(x) = x·sigmoid(2u) = x / (1 + e^(−2u)), u = √(2/π)(x + 0.044715x³), since 0.5(1 + tanh u) = sigmoid(2u).</summary>

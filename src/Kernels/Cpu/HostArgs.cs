@@ -99,16 +99,6 @@ internal static unsafe class HostArgs
         return t.ToFloatArray();
     }
 
-    /// <summary>All elements of a contiguous tensor of any dtype as float32 (weights converted once per call).</summary>
-    public static float[] AllAsFloat(Tensor t, string name)
-    {
-        var host = Host(t, name);
-        RequireContiguous(t, name);
-        var result = GC.AllocateUninitializedArray<float>(checked((int)t.ElementCount));
-        fixed (float* dst = result) ToFloat(host, t.Offset, result.Length, dst);
-        return result;
-    }
-
     /// <summary>Converts count elements of a host storage from offset to float32.</summary>
     public static void ToFloat(HostStorage s, long offset, int count, float* dst)
     {
