@@ -123,14 +123,27 @@ public sealed unsafe partial class CpuBackend
     }
 }
 
-/// <summary>Row statistics in float32 with a two-pass mean/variance (no catastrophic cancellation).</summary>
+/// <summary>Row statistics in float32, guarded against cancellation.</summary>
 internal static unsafe class CpuNorm
 {
     /// <summary>y = (x − mean) / sqrt(var + eps) · scale + shift, biased variance; scale/shift optional.</summary>
+    /// <remarks>
+    /// One pass gathers Σ(x − x₀) and Σ(x − x₀)²; var = E[(x − x₀)²] − E[x − x₀]² is exact to a few ulps while
+    /// the second term is at most half the first. Otherwise (x₀ an outlier far from the mean) the row is
+    /// measured again with the two-pass formula.
+    /// </remarks>
     public static void Normalize(float* x, int n, float eps, float* scale, float* shift, float* y)
     {
-        float mean = CpuVector.Sum(x, n) / n;
-        float var = CpuVector.SumSquaredDeviation(x, mean, n) / n;
+        float x0 = x[0];
+        var (s1, s2) = CpuVector.ShiftedMoments(x, x0, n);
+        float m1 = s1 / n, m2 = s2 / n;
+        float mean = x0 + m1, var;
+        if (m1 * m1 <= 0.5f * m2) var = m2 - m1 * m1;
+        else
+        {
+            mean = CpuVector.Sum(x, n) / n;
+            var = CpuVector.SumSquaredDeviation(x, mean, n) / n;
+        }
         CpuVector.Normalize(x, mean, 1f / MathF.Sqrt(var + eps), scale, shift, y, n);
     }
 }

@@ -154,6 +154,37 @@ internal static unsafe class CpuVector
         return s;
     }
 
+    /// <summary>Σ (x − shift) and Σ (x − shift)² in one pass.</summary>
+    public static (float Sum, float SumOfSquares) ShiftedMoments(float* x, float shift, int n)
+    {
+        var k = Vector512.Create(shift);
+        Vector512<float> s0 = default, s1 = default, q0 = default, q1 = default;
+        int i = 0;
+        for (; i + 2 * W <= n; i += 2 * W)
+        {
+            var d0 = Vector512.Load(x + i) - k;
+            var d1 = Vector512.Load(x + i + W) - k;
+            s0 += d0;
+            s1 += d1;
+            q0 = Vector512.FusedMultiplyAdd(d0, d0, q0);
+            q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
+        }
+        for (; i + W <= n; i += W)
+        {
+            var d = Vector512.Load(x + i) - k;
+            s0 += d;
+            q0 = Vector512.FusedMultiplyAdd(d, d, q0);
+        }
+        float sum = Vector512.Sum(s0 + s1), sq = Vector512.Sum(q0 + q1);
+        for (; i < n; i++)
+        {
+            float d = x[i] - shift;
+            sum += d;
+            sq += d * d;
+        }
+        return (sum, sq);
+    }
+
     /// <summary>Σ (x − mean)²</summary>
     public static float SumSquaredDeviation(float* x, float mean, int n)
     {

@@ -29,6 +29,24 @@ public class CpuNormTests
         AssertClose(Reference.LayerNorm(D(x), m, n, null, null, 1e-5), Download(Backend, y2));
     }
 
+    [Fact]
+    public void LayerNorm_stays_accurate_when_the_first_element_is_an_outlier_or_all_are_equal()
+    {
+        int m = 3, n = 1000;
+        float[] x = Random(m * n, 77);
+        x[0] = 1e4f;                                     // row 0: first element far from the rest
+        for (int j = 0; j < n; j++) x[n + j] = 12345.5f + 0.001f * x[n + j]; // row 1: large mean, tiny spread
+        for (int j = 0; j < n; j++) x[2 * n + j] = 3f;   // row 2: constant
+        using var xt = Upload(Backend, x, [m, n]);
+        using var y = Poisoned(Backend, m, n);
+        Backend.LayerNorm(xt, null, null, 1e-6f, y);
+        var expected = Reference.LayerNorm(D(x), m, n, null, null, 1e-6);
+        float[] got = Download(Backend, y);
+        AssertClose(expected[..n], got[..n], 1e-5, "outlier row");
+        AssertClose(expected[n..(2 * n)], got[n..(2 * n)], 1e-5, "large-mean row");
+        Assert.All(got[(2 * n)..], v => Assert.Equal(0f, v));
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(9, 128)]
