@@ -76,7 +76,7 @@ public sealed unsafe partial class CpuBackend : IBackend
             Buffer.MemoryCopy((byte*)s.Pointer + src.Offset * size, (byte*)d.Pointer + dst.Offset * size, bytes, bytes);
             return;
         }
-        CpuCopy.Strided(s, src, d, dst);
+        CpuCopy.Strided(this, s, src, d, dst);
     }
 
     public MemoryStats Memory => new(Interlocked.Read(ref _currentBytes), Interlocked.Read(ref _peakBytes));

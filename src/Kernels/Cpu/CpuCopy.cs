@@ -2,36 +2,83 @@ using Sora.Runtime;
 
 namespace Sora.Kernels.Cpu;
 
-/// <summary>Copy between any strides and dtypes, one innermost row at a time.</summary>
+/// <summary>
+/// Copy between any strides and dtypes. Dimensions that are contiguous in both tensors are merged first, so a
+/// slice of whole frames or rows becomes a few long row copies (memcpy when the dtypes match).
+/// </summary>
 internal static unsafe class CpuCopy
 {
-    public static void Strided(HostStorage s, Tensor src, HostStorage d, Tensor dst)
+    public static void Strided(CpuBackend backend, HostStorage s, Tensor src, HostStorage d, Tensor dst)
     {
-        int rank = src.Rank;
-        if (rank == 0)
+        var (shape, ss, ds) = Coalesce(src.Shape, src.Strides, dst.Strides);
+        int rank = shape.Count;
+        long inner = shape[rank - 1];
+        long rows = src.ElementCount / inner;
+        long innerS = ss[rank - 1], innerD = ds[rank - 1];
+        backend.ForRanges(rows, Math.Max(1, 65536 / inner), (r0, r1) =>
         {
-            Write(d, dst.Offset, Read(s, src.Offset));
+            for (long r = r0; r < r1; r++)
+            {
+                // Offsets of row r: its index over the outer dimensions, last outer dimension fastest.
+                long so = src.Offset, doff = dst.Offset, rest = r;
+                for (int a = rank - 2; a >= 0; a--)
+                {
+                    long i = rest % shape[a];
+                    rest /= shape[a];
+                    so += i * ss[a];
+                    doff += i * ds[a];
+                }
+                CopyRow(s, so, innerS, d, doff, innerD, inner);
+            }
+        });
+    }
+
+    /// <summary>Merges dimension a into a+1 wherever both tensors step through them as one.</summary>
+    private static (List<long> Shape, List<long> Src, List<long> Dst) Coalesce(int[] shape, long[] src, long[] dst)
+    {
+        var sh = new List<long>();
+        var ss = new List<long>();
+        var ds = new List<long>();
+        for (int a = 0; a < shape.Length; a++)
+        {
+            if (shape[a] == 1) continue;
+            int last = sh.Count - 1;
+            if (last >= 0 && ss[last] == shape[a] * src[a] && ds[last] == shape[a] * dst[a])
+            {
+                sh[last] *= shape[a];
+                ss[last] = src[a];
+                ds[last] = dst[a];
+            }
+            else
+            {
+                sh.Add(shape[a]);
+                ss.Add(src[a]);
+                ds.Add(dst[a]);
+            }
+        }
+        if (sh.Count == 0)
+        {
+            sh.Add(1);
+            ss.Add(1);
+            ds.Add(1);
+        }
+        return (sh, ss, ds);
+    }
+
+    private static void CopyRow(HostStorage s, long so, long ss, HostStorage d, long doff, long ds, long n)
+    {
+        int size = DTypes.SizeOf(s.DType);
+        if (ss == 1 && ds == 1 && s.DType == d.DType)
+        {
+            Buffer.MemoryCopy((byte*)s.Pointer + so * size, (byte*)d.Pointer + doff * size, n * size, n * size);
             return;
         }
-        int inner = src.Shape[rank - 1];
-        long rows = src.ElementCount / inner;
-        var index = new int[rank - 1];
-        for (long r = 0; r < rows; r++)
+        if (ss == 1 && ds == 1 && d.DType == DType.F32 && n <= int.MaxValue)
         {
-            long so = src.Offset, doff = dst.Offset;
-            for (int a = 0; a < rank - 1; a++)
-            {
-                so += index[a] * src.Strides[a];
-                doff += index[a] * dst.Strides[a];
-            }
-            long ss = src.Strides[rank - 1], ds = dst.Strides[rank - 1];
-            for (int i = 0; i < inner; i++) Write(d, doff + i * ds, Read(s, so + i * ss));
-            for (int a = rank - 2; a >= 0; a--)
-            {
-                if (++index[a] < src.Shape[a]) break;
-                index[a] = 0;
-            }
+            HostArgs.ToFloat(s, so, (int)n, (float*)d.Pointer + doff);
+            return;
         }
+        for (long i = 0; i < n; i++) Write(d, doff + i * ds, Read(s, so + i * ss));
     }
 
     private static float Read(HostStorage s, long i) => s.DType switch

@@ -106,6 +106,31 @@ public class CpuLayoutTests
         AssertExact(expected, Download(Backend, dst));
     }
 
+    [Theory]
+    [InlineData(DType.F32, DType.F32)]
+    [InlineData(DType.BF16, DType.F32)]
+    [InlineData(DType.F32, DType.F16)]
+    public void Copy_of_frame_slices_in_both_directions(DType from, DType to)
+    {
+        int c = 3, t = 4, h = 5, w = 7;
+        float[] x = Round(Random(c * t * h * w, 9), from);
+        using var src = Upload(Backend, x, [c, t, h, w], from);
+        using var frames = Backend.Allocate(to, c, 2, h, w);
+        Backend.Copy(src.Slice(1, 1, 2), frames);
+        var expected = new double[c * 2 * h * w];
+        for (int ch = 0; ch < c; ch++)
+            for (int f = 0; f < 2; f++)
+                for (int i = 0; i < h * w; i++) expected[(ch * 2 + f) * h * w + i] = Round([x[(ch * t + 1 + f) * h * w + i]], to)[0];
+        AssertExact(expected, Download(Backend, frames));
+
+        using var back = Upload(Backend, Random(c * t * h * w, 10), [c, t, h, w], to);
+        Backend.Copy(frames, back.Slice(1, 2, 2));
+        float[] got = Download(Backend, back);
+        for (int ch = 0; ch < c; ch++)
+            for (int f = 0; f < 2; f++)
+                for (int i = 0; i < h * w; i++) Assert.Equal((float)expected[(ch * 2 + f) * h * w + i], got[(ch * t + 2 + f) * h * w + i]);
+    }
+
     [Fact]
     public void Memory_tracks_current_and_peak_bytes_and_device_names_the_cpu()
     {
