@@ -47,12 +47,15 @@ internal static unsafe class BlockedGemm
         var scratch = t_scratch ??= new Scratch();
         float* bp = scratch.B((long)KC * RoundUp(Math.Min(n, NC), MicroKernel.NR));
         float* ap = scratch.A((long)KC * RoundUp(Math.Min(m, MC), MicroKernel.MR));
+        // Equal depth blocks (a short last block would pay the C-tile load/store for little work).
+        int kBlocks = (k + KC - 1) / KC;
+        int kStep = (k + kBlocks - 1) / kBlocks;
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
-            for (int pc = 0; pc < k; pc += KC)
+            for (int pc = 0; pc < k; pc += kStep)
             {
-                int kc = Math.Min(KC, k - pc);
+                int kc = Math.Min(kStep, k - pc);
                 bool last = pc + kc == k;
                 b.Pack(jc, nc, pc, kc, bp);
                 for (int ic = 0; ic < m; ic += MC)
