@@ -35,6 +35,8 @@ public class CpuConvTests
     [Fact] public void Time_3x1x1_causal_with_cache() => Check(6, 12, 2, 5, 9, new Conv3dGeometry(3, 1, 1, PadT0: 2), cacheFrames: 2, seed: 5);
     [Fact] public void Time_stride_2_over_a_cached_frame_without_padding() =>
         Check(6, 6, 4, 5, 4, new Conv3dGeometry(3, 1, 1, StrideT: 2), cacheFrames: 1, seed: 6);
+    [Fact] public void Time_stride_2_with_the_cached_frame_in_place_of_the_padding() =>
+        Check(7, 7, 4, 3, 5, new Conv3dGeometry(3, 1, 1, StrideT: 2, PadT0: 1), cacheFrames: 1, seed: 13);
     [Fact] public void Spatial_stride_2_with_right_and_bottom_padding_only() =>
         Check(5, 8, 2, 10, 13, new Conv3dGeometry(1, 3, 3, StrideH: 2, StrideW: 2, PadH1: 1, PadW1: 1), seed: 7);
     [Fact] public void Patch_embedding_kernel_equals_stride_with_bf16_weights() =>
