@@ -68,6 +68,20 @@ internal sealed class CausalConv3d : IChunkLayer
     private void KeepLastFrames(Tensor x)
     {
         int t = x.Dim(1);
+        if (_cache is { } full && full.Dim(1) == CacheFrames)
+        {
+            // Steady state: overwrite the 2-frame cache in place instead of holding a second one.
+            if (t >= CacheFrames)
+            {
+                _backend.Copy(x.Slice(1, t - CacheFrames, CacheFrames), full);
+            }
+            else
+            {
+                _backend.Copy(full.Slice(1, 1, 1), full.Slice(1, 0, 1));
+                _backend.Copy(x, full.Slice(1, 1, 1));
+            }
+            return;
+        }
         int fromX = Math.Min(t, CacheFrames);
         int cached = _cache?.Dim(1) ?? 0;
         int fromCache = Math.Min(CacheFrames - fromX, cached);

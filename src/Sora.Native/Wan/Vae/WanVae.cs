@@ -8,8 +8,8 @@ namespace Sora.Native.Wan;
 /// <summary>
 /// The Wan2.1 video VAE (diffusers <c>AutoencoderKLWan</c>): 8× in space and 4× in time, causal in time.
 /// Video is processed in chunks (encode: the first frame alone, then 4 frames at a time; decode: one latent frame
-/// at a time) with each causal layer carrying the last frames it needs, so working memory does not grow with the
-/// number of frames; only the result grows. One encode or decode at a time per instance (the caches are state).
+/// at a time, and inside the decoder one frame at a time) with each causal layer carrying the last frames it
+/// needs, so working memory does not grow with the number of frames; only the result grows. One encode or decode at a time per instance (the caches are state).
 /// </summary>
 public sealed class WanVae : IDisposable
 {
@@ -80,15 +80,18 @@ public sealed class WanVae : IDisposable
             int written = 0;
             for (int i = 0; i < t; i++)
             {
-                using var z = _backend.Allocate(DType.F32, ZDim, 1, h, w);
-                _backend.Copy(latents.Slice(1, i, 1), z);
-                using var zq = _postQuantConv.Forward(z);
-                using var chunk = _decoder.Forward(zq);
-                _backend.Clamp(chunk, -1f, 1f, chunk);
-                int n = chunk.Dim(1);
-                if (written + n > frames) throw new InvalidOperationException($"decoder produced {written + n} frames, expected {frames}");
-                _backend.Copy(chunk, video.Slice(1, written, n));
-                written += n;
+                Tensor zq;
+                using (var z = _backend.Allocate(DType.F32, ZDim, 1, h, w))
+                {
+                    _backend.Copy(latents.Slice(1, i, 1), z);
+                    zq = _postQuantConv.Forward(z);
+                }
+                using (zq) _decoder.Forward(zq, frame =>
+                {
+                    if (written == frames) throw new InvalidOperationException($"decoder produced more than {frames} frames");
+                    _backend.Clamp(frame, -1f, 1f, frame);
+                    _backend.Copy(frame, video.Slice(1, written++, 1));
+                });
             }
             if (written != frames) throw new InvalidOperationException($"decoder produced {written} frames, expected {frames}");
             return video;
