@@ -10,8 +10,13 @@ public sealed class VaeFixtureTests : IDisposable
 {
     private readonly IBackend _backend = NewCpuBackend();
     private readonly WanVae _vae;
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
 
-    public VaeFixtureTests() => _vae = WanVae.Load(FixtureVaeDir, _backend);
+    public VaeFixtureTests(Xunit.Abstractions.ITestOutputHelper output)
+    {
+        _output = output;
+        _vae = WanVae.Load(FixtureVaeDir, _backend);
+    }
 
     public void Dispose()
     {
@@ -27,7 +32,9 @@ public sealed class VaeFixtureTests : IDisposable
         using var z = ToBackend(_backend, latents, latentShape);
         using var video = _vae.Decode(z);
         Assert.Equal(expectedShape, video.Shape);
-        Assert.True(RelativeError(Read(_backend, video), expected) < 1e-4, $"relative error {RelativeError(Read(_backend, video), expected):E2}");
+        double error = RelativeError(Read(_backend, video), expected);
+        _output.WriteLine($"relative error {error:E2}");
+        Assert.True(error < 1e-4, $"relative error {error:E2}");
     }
 
     [Fact]
@@ -45,6 +52,7 @@ public sealed class VaeFixtureTests : IDisposable
             Assert.Equal(meanShape, logVar.Shape);
             double meanError = RelativeError(Read(_backend, mean), expectedMean);
             double logVarError = RelativeError(Read(_backend, logVar), expectedLogVar);
+            _output.WriteLine($"relative error: mean {meanError:E2}, logvar {logVarError:E2}");
             Assert.True(meanError < 1e-4, $"mean relative error {meanError:E2}");
             Assert.True(logVarError < 1e-4, $"logvar relative error {logVarError:E2}");
         }
