@@ -55,7 +55,7 @@ public sealed class VaeMemoryTests(ITestOutputHelper output)
         AssertFlat(backend.Device.Name, MeasureDecode(backend, vae, 5, size, size, checkValues: true), MeasureDecode(backend, vae, 9, size, size, checkValues: true));
     }
 
-    private sealed record Run(string What, long Peak, long Output)
+    private sealed record Run(string What, long Peak, long Output, TimeSpan Elapsed = default)
     {
         public long Working => Peak - Output;
     }
@@ -64,7 +64,7 @@ public sealed class VaeMemoryTests(ITestOutputHelper output)
     {
         output.WriteLine(label);
         foreach (var r in new[] { small, large })
-            output.WriteLine($"  {r.What}: peak {r.Peak:N0} B = output {r.Output:N0} B + working {r.Working:N0} B");
+            output.WriteLine($"  {r.What}: peak {r.Peak:N0} B = output {r.Output:N0} B + working {r.Working:N0} B ({r.Elapsed.TotalSeconds:F1} s)");
         long outputGrowth = large.Output - small.Output;
         Assert.True(outputGrowth > 0);
         // Peak growth beyond the output's own growth: far less than the output growth (5% slack).
@@ -82,11 +82,13 @@ public sealed class VaeMemoryTests(ITestOutputHelper output)
         backend.Synchronize();
         long before = backend.Memory.CurrentBytes;
         backend.ResetPeakMemory();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var video = vae.Decode(z);
         backend.Synchronize();
+        clock.Stop();
         long peak = backend.Memory.PeakBytes - before;
         if (checkValues) Assert.All(Read(backend, video), v => Assert.InRange(v, -1f, 1f)); // written everywhere (no NaN), clamped
-        return new Run($"{video.Dim(1)} frames {video.Dim(2)}x{video.Dim(3)}", peak, video.ElementCount * sizeof(float));
+        return new Run($"{video.Dim(1)} frames {video.Dim(2)}x{video.Dim(3)}", peak, video.ElementCount * sizeof(float), clock.Elapsed);
     }
 
     /// <summary>Peak bytes allocated during one encode of f frames and the bytes of mean plus logvar.</summary>
