@@ -36,8 +36,8 @@ internal sealed class FrameConv2d
 /// <remarks>
 /// The time step (3D only) keeps the very first frame of the sequence as it is; every later frame j goes through
 /// a causal (3,1,1) conv to 2C channels whose halves become frames 2j and 2j+1. The first frame is not part of
-/// that conv's history, so its cache starts with the second chunk. Decoding feeds one latent frame per chunk,
-/// so the first chunk is exactly that one frame.
+/// that conv's history, so its cache starts with the second call. The decoder streams one frame at a time,
+/// so the first call holds exactly that first frame.
 /// </remarks>
 internal sealed class Upsample : IChunkLayer
 {
@@ -63,7 +63,7 @@ internal sealed class Upsample : IChunkLayer
         {
             if (!_seenFirstFrame)
             {
-                if (x.Dim(1) != 1) throw new InvalidOperationException($"the first chunk of a temporal upsampler must be one frame, got {x.Dim(1)}");
+                if (x.Dim(1) != 1) throw new InvalidOperationException($"the first call of a temporal upsampler must be one frame, got {x.Dim(1)}");
                 _seenFirstFrame = true;
             }
             else
