@@ -282,7 +282,7 @@ def stage_dit(minutes, batch):
         opt.step()
         step += 1
         with torch.no_grad():
-            dec = min(0.999, (1 + step) / (10 + step))
+            dec = min(0.995, (1 + step) / (10 + step))
             for k, p in dit.state_dict().items():
                 ema[k].mul_(dec).add_(p.detach(), alpha=1 - dec)
             for k, p in te.state_dict().items():
@@ -335,11 +335,11 @@ def stage_export():
     tcfg = dict(TE_CFG)
     tcfg["vocab_size"] = te.shared.weight.shape[0]
     dump(tcfg, "text_encoder", "config.json")
-    meta = {"format": "pt"}
+    meta = {"format": "pt"}  # float32: small enough (a few MB) and bit-identical to what was evaluated
     save_safetensors(os.path.join(OUT, "transformer", "diffusion_pytorch_model.safetensors"), dit.state_dict(),
-                     torch.float16, meta)
+                     torch.float32, meta)
     save_safetensors(os.path.join(OUT, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict(),
-                     torch.float16, meta)
+                     torch.float32, meta)
     save_safetensors(os.path.join(OUT, "text_encoder", "model.safetensors"), te.state_dict(), torch.float32, meta)
     shutil.copy(os.path.join(WORK, "spiece.model"), os.path.join(OUT, "tokenizer", "spiece.model"))
     dump({"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "eos_token": "</s>", "unk_token": "<unk>",
