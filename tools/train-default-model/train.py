@@ -147,6 +147,7 @@ def stage_decoder(minutes):
         y = vae.decode(z, clamp=False)
         bg = x[:, :, :, :1, :1]
         wgt = 1.0 + 8.0 * ((x - bg).abs().sum(1, keepdim=True) > 0.2).float()
+        wgt[:, :, 0] *= 4.0  # the first frame has a latent frame of its own and came out worst
         rec = (wgt * (y - x) ** 2).mean()
         opt.zero_grad()
         rec.backward()
