@@ -50,7 +50,7 @@ public static class Program
                 ProcessTerminationTimeout = null,
             });
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (ct.IsCancellationRequested && IsCancellation(e))
         {
             err.WriteLine();
             err.WriteLine("sora: cancelled; no output was written");
@@ -74,6 +74,14 @@ public static class Program
             return ErrorExitCode;
         }
     }
+
+    /// <summary>A cancellation, possibly wrapped by parallel code.</summary>
+    private static bool IsCancellation(Exception e) => e switch
+    {
+        OperationCanceledException => true,
+        AggregateException a => a.InnerExceptions.All(IsCancellation),
+        _ => e.InnerException is { } inner && IsCancellation(inner),
+    };
 
     private static bool IsExpected(Exception e) => e is ArgumentException or IOException or UnauthorizedAccessException
         or InvalidDataException or NotSupportedException or Runtime.Safetensors.SafetensorsException
