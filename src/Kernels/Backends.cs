@@ -109,7 +109,7 @@ public static class Backends
         using var context = Context.Create(b => b.CPU(CPUDeviceKind.Default));
         var device = context.GetCPUDevice(0);
         list.Add(new DeviceListing("ilgpu-cpu", $"ILGPU CPU accelerator ({device.MaxNumThreadsPerGroup} threads per group)",
-            "ilgpu-cpu", device.MemorySize, true, null));
+            "ilgpu-cpu", IlgpuBackend.MemoryOf(device), true, null));
     }
 
     private static void ListCuda(List<DeviceListing> list)

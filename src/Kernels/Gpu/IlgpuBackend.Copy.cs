@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -124,7 +123,7 @@ public sealed unsafe partial class IlgpuBackend
         switch (src.DType)
         {
             case DType.F32: CopyTo(n, new F32Values(ss.View<float>()), from, ds, dst.DType, to); break;
-            case DType.F16: CopyTo(n, new F16Values(ss.View<Half>()), from, ds, dst.DType, to); break;
+            case DType.F16: CopyTo(n, new F16Values(ss.View<ushort>()), from, ds, dst.DType, to); break;
             case DType.BF16: CopyTo(n, new Bf16Values(ss.View<ushort>()), from, ds, dst.DType, to); break;
             default: throw new NotSupportedException(src.DType.ToString());
         }
@@ -136,7 +135,7 @@ public sealed unsafe partial class IlgpuBackend
         switch (dtype)
         {
             case DType.F32: CopyKernel<TR, F32Values>()(n, src, from, new F32Values(dst.View<float>()), to); break;
-            case DType.F16: CopyKernel<TR, F16Values>()(n, src, from, new F16Values(dst.View<Half>()), to); break;
+            case DType.F16: CopyKernel<TR, F16Values>()(n, src, from, new F16Values(dst.View<ushort>()), to); break;
             case DType.BF16: CopyKernel<TR, Bf16Values>()(n, src, from, new Bf16Values(dst.View<ushort>()), to); break;
             default: throw new NotSupportedException(dtype.ToString());
         }

@@ -1,7 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -162,7 +161,7 @@ public sealed partial class IlgpuBackend
         switch (table.DType)
         {
             case DType.F32: Gather(n, iv, new F32Values(ts.View<float>().SubView(table.Offset)), yv, d); break;
-            case DType.F16: Gather(n, iv, new F16Values(ts.View<Half>().SubView(table.Offset)), yv, d); break;
+            case DType.F16: Gather(n, iv, new F16Values(ts.View<ushort>().SubView(table.Offset)), yv, d); break;
             case DType.BF16: Gather(n, iv, new Bf16Values(ts.View<ushort>().SubView(table.Offset)), yv, d); break;
             default: throw new ArgumentException($"table has unsupported dtype {table.DType}", nameof(table));
         }

@@ -1,7 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -61,7 +60,7 @@ public sealed partial class IlgpuBackend
         switch (w.DType)
         {
             case DType.F32: LaunchGemm(a, new WeightRows<F32Values>(new F32Values(ws.View<float>().SubView(w.Offset)), k), output, m, n, k); break;
-            case DType.F16: LaunchGemm(a, new WeightRows<F16Values>(new F16Values(ws.View<Half>().SubView(w.Offset)), k), output, m, n, k); break;
+            case DType.F16: LaunchGemm(a, new WeightRows<F16Values>(new F16Values(ws.View<ushort>().SubView(w.Offset)), k), output, m, n, k); break;
             case DType.BF16: LaunchGemm(a, new WeightRows<Bf16Values>(new Bf16Values(ws.View<ushort>().SubView(w.Offset)), k), output, m, n, k); break;
             default: throw new ArgumentException($"w has unsupported dtype {w.DType}", nameof(w));
         }

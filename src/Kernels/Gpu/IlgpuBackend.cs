@@ -5,7 +5,6 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -36,7 +35,7 @@ public sealed unsafe partial class IlgpuBackend : IBackend
         Options.Validate(accelerator);
         string kind = KindOf(accelerator.AcceleratorType);
         string id = kind == "ilgpu-cpu" ? kind : $"{kind}:{index}";
-        Device = new DeviceInfo(id, accelerator.Name, kind, accelerator.MemorySize);
+        Device = new DeviceInfo(id, accelerator.Name, kind, MemoryOf(accelerator.Device));
         _pool = new DevicePool(this, accelerator);
         _dummy = accelerator.Allocate1D<float>(1);
     }
@@ -100,6 +99,10 @@ public sealed unsafe partial class IlgpuBackend : IBackend
             devices(b);
             b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
         });
+
+    /// <summary>Device memory; ILGPU's CPU device reports long.MaxValue, so report the host's memory instead.</summary>
+    internal static long MemoryOf(ILGPU.Runtime.Device device) =>
+        device.MemorySize == long.MaxValue ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : device.MemorySize;
 
     internal static string KindOf(AcceleratorType type) => type switch
     {

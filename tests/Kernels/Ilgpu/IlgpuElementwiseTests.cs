@@ -186,6 +186,51 @@ public class IlgpuElementwiseTests(IlgpuCpuFixture fixture)
     }
 
     [Fact]
+    public void F16_widening_and_narrowing_match_System_Half_bit_for_bit()
+    {
+        // Kernels convert half precision with integer operations (no device Half type): check every pattern.
+        const int patterns = 65536;
+        using var host = Tensor.ZerosHost(DType.F16, patterns);
+        var bits = ((HostStorage)host.Storage).AsSpan<ushort>();
+        for (int i = 0; i < patterns; i++) bits[i] = (ushort)i;
+        using var dev = _backend.ToDevice(host);
+        using var wide = _backend.Allocate(DType.F32, patterns);
+        _backend.Copy(dev, wide);
+        float[] got = Download(_backend, wide);
+        for (int i = 0; i < patterns; i++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)i);
+            if (float.IsNaN(expected)) Assert.True(float.IsNaN(got[i]), $"pattern {i:X4} → {got[i]}");
+            else Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(got[i]), $"pattern {i:X4}: {got[i]} ≠ {expected}");
+        }
+
+        // Narrowing: random bit patterns (NaN, infinities, subnormals, overflow) plus exact ties between halves.
+        var rng = new Random(7);
+        var floats = new float[20000];
+        for (int i = 0; i < floats.Length; i++)
+        {
+            if (i % 2 == 0) floats[i] = BitConverter.Int32BitsToSingle(rng.Next() ^ (rng.Next(2) << 31));
+            else
+            {
+                // a tie: the midpoint of two adjacent finite halves
+                ushort h = (ushort)rng.Next(0, 0x7BFF);
+                floats[i] = ((float)BitConverter.UInt16BitsToHalf(h) + (float)BitConverter.UInt16BitsToHalf((ushort)(h + 1))) / 2 * (i % 4 == 1 ? 1 : -1);
+            }
+        }
+        using var src = Upload(_backend, floats, [floats.Length]);
+        using var narrow = _backend.Allocate(DType.F16, floats.Length);
+        _backend.Copy(src, narrow);
+        using var back = _backend.ToHost(narrow);
+        var result = ((HostStorage)back.Storage).AsSpan<ushort>();
+        for (int i = 0; i < floats.Length; i++)
+        {
+            Half expected = (Half)floats[i];
+            if (Half.IsNaN(expected)) Assert.True(Half.IsNaN(BitConverter.UInt16BitsToHalf(result[i])), $"{floats[i]} → {result[i]:X4}");
+            else Assert.True(BitConverter.HalfToUInt16Bits(expected) == result[i], $"{floats[i]:R} → {result[i]:X4}, expected {BitConverter.HalfToUInt16Bits(expected):X4}");
+        }
+    }
+
+    [Fact]
     public void Host_tensors_and_other_backends_tensors_are_rejected()
     {
         using var host = Tensor.FromArray(Random(4, 1), [4]);
