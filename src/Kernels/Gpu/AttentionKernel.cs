@@ -34,6 +34,9 @@ public static class AttentionKernel
 {
     public const int TileInts = 5;
 
+    /// <summary>Static shared memory per group in floats (32 KB; see <see cref="GemmKernels.SharedFloats"/> for why static).</summary>
+    public const int SharedCapacity = 8192;
+
     public static void Run(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<int> tiles, ArrayView<float> bias, AttentionShape s)
     {
@@ -43,7 +46,7 @@ public static class AttentionKernel
         int qBegin = tiles[tile * TileInts], qCount = tiles[tile * TileInts + 1], qPos0 = tiles[tile * TileInts + 2];
         int kBegin = tiles[tile * TileInts + 3], kValid = tiles[tile * TileInts + 4];
 
-        var shared = SharedMemory.GetDynamic<float>();
+        var shared = SharedMemory.Allocate<float>(SharedCapacity);
         var qs = shared.SubView(0, bq * d);
         var os = shared.SubView(bq * d, bq * d);
         var kv = shared.SubView(2 * bq * d, bk * d);

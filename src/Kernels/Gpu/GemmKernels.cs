@@ -158,6 +158,13 @@ public static class GemmKernels
 {
     public const int Block = 4;
 
+    /// <summary>
+    /// Floats of shared memory per group: a fixed static allocation, because ILGPU 1.5.3's OpenCL backend
+    /// keeps the dynamic shared-memory pointer in a program-scope variable that concurrently running groups
+    /// overwrite (wrong results on PoCL). Tiles must satisfy tileK·(bm + bn) ≤ this.
+    /// </summary>
+    public const int SharedFloats = 2048;
+
     public static void Gemm<TA, TB, TO>(TA a, TB b, TO output, int m, int n, int k, int tileK)
         where TA : struct, IGemmInput where TB : struct, IGemmInput where TO : struct, IGemmOutput
     {
@@ -165,7 +172,7 @@ public static class GemmKernels
         int bm = dy * Block, bn = dx * Block;
         int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn;
         int tid = ty * dx + tx, threads = dx * dy;
-        var shared = SharedMemory.GetDynamic<float>();
+        var shared = SharedMemory.Allocate<float>(SharedFloats);
         var aTile = shared.SubView(0, tileK * bm);
         var bTile = shared.SubView(tileK * bm, tileK * bn);
 

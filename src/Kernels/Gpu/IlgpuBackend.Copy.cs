@@ -69,12 +69,15 @@ public sealed unsafe partial class IlgpuBackend
         }
     }
 
-    private static void RawUpload(HostStorage host, long hostOffset, IlgpuStorage device, long deviceOffset, long count)
+    private void RawUpload(HostStorage host, long hostOffset, IlgpuStorage device, long deviceOffset, long count)
     {
         int size = DTypes.SizeOf(host.DType);
         long bytes = count * size;
         var target = (ArrayView1D<byte, Stride1D.Dense>)device.View<byte>().SubView(deviceOffset * size, bytes);
         target.CopyFromCPU(ref Unsafe.AsRef<byte>((byte*)host.Pointer + hostOffset * size), bytes);
+        // OpenCL enqueues the write without blocking: the host memory (often freed right after ToDevice)
+        // must stay valid until the queue has consumed it.
+        Accelerator.Synchronize();
     }
 
     private void RawDownload(IlgpuStorage device, long deviceOffset, HostStorage host, long hostOffset, long count)

@@ -73,7 +73,7 @@ public sealed partial class IlgpuBackend
         int bm = ty * GemmKernels.Block, bn = tx * GemmKernels.Block;
         var kernel = Kernel("gemm", () => Accelerator.LoadStreamKernel<TA, TB, TO, int, int, int, int>(GemmKernels.Gemm));
         var grid = new Index2D((n + bn - 1) / bn, (m + bm - 1) / bm);
-        var config = new KernelConfig(grid, new Index2D(tx, ty), SharedMemoryConfig.RequestDynamic<float>(tk * (bm + bn)));
+        var config = new KernelConfig(grid, new Index2D(tx, ty));
         kernel(config, a, b, output, m, n, k, tk);
     }
 

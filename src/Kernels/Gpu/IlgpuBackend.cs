@@ -278,6 +278,8 @@ public sealed unsafe partial class IlgpuBackend : IBackend
             fixed (T* p = data)
                 ((ArrayView1D<byte, Stride1D.Dense>)storage.View<byte>().SubView(0, (long)data.Length * sizeof(T)))
                     .CopyFromCPU(ref Unsafe.AsRef<byte>(p), (long)data.Length * sizeof(T));
+            // The array is only pinned inside this block and OpenCL writes asynchronously: wait for the copy.
+            Accelerator.Synchronize();
         }
         return storage.View<T>().SubView(0, Math.Max(1, data.Length));
     }

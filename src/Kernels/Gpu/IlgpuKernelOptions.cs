@@ -48,8 +48,12 @@ public sealed record IlgpuKernelOptions
         if (GemmThreadsX <= 0 || GemmThreadsY <= 0 || GemmThreadsX * GemmThreadsY > max)
             throw new ArgumentException($"GEMM group {GemmThreadsX}×{GemmThreadsY} does not fit {accelerator.Name} ({max} threads per group)");
         if (GemmTileK <= 0) throw new ArgumentException($"GemmTileK must be positive, got {GemmTileK}");
-        if (NormGroupSize <= 0 || NormGroupSize > max || (NormGroupSize & (NormGroupSize - 1)) != 0)
-            throw new ArgumentException($"NormGroupSize {NormGroupSize} must be a power of two ≤ {max}");
+        long gemmShared = (long)GemmTileK * GemmKernels.Block * (GemmThreadsX + GemmThreadsY);
+        if (gemmShared > GemmKernels.SharedFloats)
+            throw new ArgumentException($"GEMM tiles need {gemmShared} floats of shared memory; the kernel has {GemmKernels.SharedFloats}");
+        int maxNorm = Math.Min(max, NormKernels.MaxGroupSize);
+        if (NormGroupSize <= 0 || NormGroupSize > maxNorm || (NormGroupSize & (NormGroupSize - 1)) != 0)
+            throw new ArgumentException($"NormGroupSize {NormGroupSize} must be a power of two ≤ {maxNorm}");
         if (AttentionGroupSize <= 0 || AttentionGroupSize > max)
             throw new ArgumentException($"AttentionGroupSize {AttentionGroupSize} must be in [1, {max}]");
         if (AttentionQueryTile <= 0 || AttentionKeyTile <= 0)
