@@ -55,12 +55,40 @@ public sealed partial class IlgpuBackend
         }
         int tileCount = tiles.Count / AttentionKernel.TileInts;
         if (tileCount == 0 || h == 0 || d == 0) return;
-        var tileView = Upload<int>(tiles.ToArray(), temps);
+        var tileView = TileList(tiles);
         var shape = new AttentionShape(ldq, ldk, ldv, ldo, d, bq, bk, options.Scale, width, center, options.RelativeBias is null ? 0 : 1);
         var kernel = Kernel("attention", () => Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, AttentionShape>(AttentionKernel.Run));
         var config = new KernelConfig(new Index2D(tileCount, h), new Index2D(Options.AttentionGroupSize, 1));
         kernel(config, qv, kv, vv, ov, tileView, bias, shape);
+    }
+
+    private readonly Dictionary<string, IlgpuStorage> _tileLists = new();
+    private const int MaxTileLists = 64;
+
+    /// <summary>
+    /// The tile list on the device, cached by content: a denoising loop repeats the same sequence layout in
+    /// every block and step, and an upload must wait for the copy (see <see cref="Upload{T}"/>).
+    /// </summary>
+    private ArrayView<int> TileList(List<int> tiles)
+    {
+        string key = string.Join(",", tiles);
+        lock (_tileLists)
+        {
+            if (!_tileLists.TryGetValue(key, out var storage))
+            {
+                if (_tileLists.Count >= MaxTileLists)
+                {
+                    foreach (var old in _tileLists.Values) old.Dispose();
+                    _tileLists.Clear();
+                }
+                var temps = new Temps();
+                Upload<int>(tiles.ToArray(), temps);
+                storage = temps.Single<IlgpuStorage>();
+                _tileLists[key] = storage;
+            }
+            return storage.View<int>().SubView(0, tiles.Count);
+        }
     }
 
     /// <summary>Query and key tiles, halved until they fit the kernel's static shared array (and the device).</summary>

@@ -184,6 +184,11 @@ public sealed unsafe partial class IlgpuBackend : IBackend
         if (_disposed) return;
         _disposed = true;
         Accelerator.Synchronize();
+        lock (_tileLists)
+        {
+            foreach (var t in _tileLists.Values) t.Dispose();
+            _tileLists.Clear();
+        }
         _pool.Dispose();
         _dummy.Dispose();
         Accelerator.Dispose();
@@ -299,6 +304,14 @@ public sealed unsafe partial class IlgpuBackend : IBackend
         {
             foreach (var item in _items) item.Dispose();
             _items.Clear();
+        }
+
+        /// <summary>Takes ownership of the one item held (it is no longer disposed with these temps).</summary>
+        public T Single<T>() where T : IDisposable
+        {
+            var item = (T)_items.Single();
+            _items.Clear();
+            return item;
         }
     }
 
