@@ -81,6 +81,7 @@ public static class Backends
     /// <summary>Every device: the managed CPU backend, ILGPU's CPU accelerator, CUDA and OpenCL devices (with skip reasons).</summary>
     public static IReadOnlyList<DeviceListing> List()
     {
+        NativeDrivers.Register();
         var list = new List<DeviceListing>();
         using (var cpu = new CpuBackend(1))
             list.Add(new DeviceListing(cpu.Device.Id, cpu.Device.Name, cpu.Device.Kind, cpu.Device.MemoryBytes, true, null));
@@ -122,35 +123,30 @@ public static class Backends
             list.Add(new DeviceListing("cuda", "CUDA", "cuda", 0, false, CudaAbsentReason()));
     }
 
-    /// <summary>ILGPU opens exactly libcuda.so on Linux (no fallback to libcuda.so.1): say which is missing.</summary>
     private static string CudaAbsentReason()
     {
-        string lib = OperatingSystem.IsWindows() ? "nvcuda.dll" : OperatingSystem.IsMacOS() ? "libcuda.dylib" : "libcuda.so";
-        if (!NativeLibrary.TryLoad(lib, out var handle))
-        {
-            bool versioned = OperatingSystem.IsLinux() && NativeLibrary.TryLoad("libcuda.so.1", out var h1) && Free(h1);
-            return versioned
-                ? "libcuda.so.1 exists but ILGPU loads libcuda.so: add a symlink libcuda.so → libcuda.so.1"
-                : $"CUDA driver not found ({lib} cannot be loaded)";
-        }
-        NativeLibrary.Free(handle);
-        return "the CUDA driver loads but reports no device";
+        string[] names = OperatingSystem.IsWindows() ? ["nvcuda.dll"] : OperatingSystem.IsMacOS() ? ["libcuda.dylib"] : ["libcuda.so", "libcuda.so.1"];
+        return CanLoad(names)
+            ? "the CUDA driver loads but reports no device"
+            : $"CUDA driver not found ({string.Join(", ", names)} cannot be loaded)";
     }
 
-    private static bool Free(IntPtr handle)
+    private static bool CanLoad(string[] names)
     {
-        NativeLibrary.Free(handle);
-        return true;
+        foreach (string name in names)
+        {
+            if (!NativeLibrary.TryLoad(name, out var handle)) continue;
+            NativeLibrary.Free(handle);
+            return true;
+        }
+        return false;
     }
 
     private static void ListOpenCL(List<DeviceListing> list)
     {
-        if (OperatingSystem.IsLinux() && !NativeLibrary.TryLoad("libOpenCL.so", out _))
+        if (OperatingSystem.IsLinux() && !CanLoad(["libOpenCL.so", "libOpenCL.so.1"]))
         {
-            bool versioned = NativeLibrary.TryLoad("libOpenCL.so.1", out var h1) && Free(h1);
-            list.Add(new DeviceListing("opencl", "OpenCL", "opencl", 0, false, versioned
-                ? "libOpenCL.so.1 exists but ILGPU loads libOpenCL.so (install ocl-icd-opencl-dev or add the symlink)"
-                : "no OpenCL ICD loader (libOpenCL.so) found"));
+            list.Add(new DeviceListing("opencl", "OpenCL", "opencl", 0, false, "no OpenCL ICD loader (libOpenCL.so, libOpenCL.so.1) found"));
             return;
         }
         using var all = Context.Create(b => b.OpenCL(_ => true));

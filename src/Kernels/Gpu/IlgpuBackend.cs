@@ -93,12 +93,15 @@ public sealed unsafe partial class IlgpuBackend : IBackend
     /// An explicit context (not Default(): that turns on assertions under a debugger) with ILGPU.Algorithms'
     /// math (XMath maps to fast device intrinsics).
     /// </summary>
-    internal static Context CreateContext(Action<Context.Builder> devices) =>
-        Context.Create(b =>
+    internal static Context CreateContext(Action<Context.Builder> devices)
+    {
+        NativeDrivers.Register();
+        return Context.Create(b =>
         {
             devices(b);
             b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
         });
+    }
 
     /// <summary>Device memory; ILGPU's CPU device reports long.MaxValue, so report the host's memory instead.</summary>
     internal static long MemoryOf(ILGPU.Runtime.Device device) =>
