@@ -48,7 +48,7 @@ public sealed record IlgpuKernelOptions
         if (GemmThreadsX <= 0 || GemmThreadsY <= 0 || GemmThreadsX * GemmThreadsY > max)
             throw new ArgumentException($"GEMM group {GemmThreadsX}×{GemmThreadsY} does not fit {accelerator.Name} ({max} threads per group)");
         if (GemmTileK <= 0) throw new ArgumentException($"GemmTileK must be positive, got {GemmTileK}");
-        long gemmShared = (long)GemmTileK * GemmKernels.Block * (GemmThreadsX + GemmThreadsY);
+        long gemmShared = GemmKernels.SharedNeed(GemmThreadsX, GemmThreadsY, GemmTileK);
         if (gemmShared > GemmKernels.SharedFloats)
             throw new ArgumentException($"GEMM tiles need {gemmShared} floats of shared memory; the kernel has {GemmKernels.SharedFloats}");
         int maxNorm = Math.Min(max, NormKernels.MaxGroupSize);
