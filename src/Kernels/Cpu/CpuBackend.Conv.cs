@@ -38,9 +38,9 @@ public sealed unsafe partial class CpuBackend
         float* yp = HostArgs.F32Dense(y, nameof(y));
         HostArgs.RequireShape(y, nameof(y), cout, ot, oh, ow);
         float[]? b = bias is null ? null : HostArgs.Vector(bias, nameof(bias), cout);
-        float[] wf = HostArgs.AllAsFloat(w, nameof(w));
+        HostArgs.RequireContiguous(w, nameof(w));
         var input = new ConvInput(xp, cp, cin, t, tc, h, wd, left - tc, left);
-        CpuConv.Run(this, input, wf, b, yp, cout, ot, oh, ow, g);
+        CpuConv.Run(this, input, w, b, yp, cout, ot, oh, ow, g);
     }
 }
 

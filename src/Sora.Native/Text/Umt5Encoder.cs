@@ -70,6 +70,26 @@ public sealed class Umt5Encoder : IDisposable
     }
 
     /// <summary>
+    /// What the Wan pipeline feeds the transformer: <see cref="Encode"/> of the real tokens, then zero rows up
+    /// to <paramref name="paddedLength"/> → a new device tensor [paddedLength, d_model].
+    /// </summary>
+    public Tensor EncodePadded(ReadOnlySpan<int> ids, int paddedLength = 512)
+    {
+        if (ids.Length > paddedLength)
+            throw new ArgumentOutOfRangeException(nameof(paddedLength), $"{ids.Length} ids do not fit in {paddedLength} rows");
+        using var real = Encode(ids);
+        var result = _backend.Allocate(DType.F32, paddedLength, Config.DModel);
+        _backend.Copy(real, result.Slice(0, 0, ids.Length));
+        if (paddedLength > ids.Length)
+        {
+            using var zeros = Tensor.ZerosHost(DType.F32, paddedLength - ids.Length, Config.DModel);
+            using var deviceZeros = _backend.ToDevice(zeros);
+            _backend.Copy(deviceZeros, result.Slice(0, ids.Length, paddedLength - ids.Length));
+        }
+        return result;
+    }
+
+    /// <summary>
     /// Encodes a batch of equal-length rows <paramref name="ids"/> [B, L] where row b's first
     /// <paramref name="validLengths"/>[b] tokens are real and the rest padding (HF attention_mask): padding
     /// keys are masked out. Returns a new device tensor [B, L, d_model]; rows past a sequence's valid length
@@ -151,7 +171,7 @@ public sealed class Umt5Encoder : IDisposable
 internal sealed record AttentionShape(int Length, int[]? Offsets, int[]? ValidLengths, int[] Buckets);
 
 /// <summary>T5's bidirectional relative-position buckets.</summary>
-internal static class RelativePosition
+public static class RelativePosition
 {
     /// <summary>
     /// Bucket of relative position rp = key − query: half the buckets per sign (rp > 0 in the upper half);

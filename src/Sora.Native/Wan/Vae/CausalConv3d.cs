@@ -104,8 +104,16 @@ internal sealed class RmsNorm
     public Tensor Forward(Tensor x, bool silu)
     {
         var y = _backend.Allocate(DType.F32, x.Shape);
+        Apply(x, y, silu);
+        return y;
+    }
+
+    /// <summary>Overwrites x with norm(x) (then SiLU): for inputs nothing else reads, saving one activation.</summary>
+    public void ApplyInPlace(Tensor x, bool silu) => Apply(x, x, silu);
+
+    private void Apply(Tensor x, Tensor y, bool silu)
+    {
         _backend.ChannelRmsNorm(x.Reshape(_channels, -1), _gamma, null, y.Reshape(_channels, -1));
         if (silu) _backend.Silu(y, y);
-        return y;
     }
 }

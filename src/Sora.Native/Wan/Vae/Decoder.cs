@@ -45,8 +45,10 @@ internal sealed class Decoder : IChunkLayer
         h = Encoder.Step(_mid, h);
         foreach (var layer in _upBlocks) h = Encoder.Step(layer, h);
         using (h)
-        using (var a = _normOut.Forward(h, silu: true))
-            return _convOut.Forward(a);
+        {
+            _normOut.ApplyInPlace(h, silu: true);
+            return _convOut.Forward(h);
+        }
     }
 
     public void Reset()

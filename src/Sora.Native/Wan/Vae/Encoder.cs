@@ -40,8 +40,10 @@ internal sealed class Encoder : IChunkLayer
         foreach (var layer in _downBlocks) h = Step(layer, h);
         h = Step(_mid, h);
         using (h)
-        using (var a = _normOut.Forward(h, silu: true))
-            return _convOut.Forward(a);
+        {
+            _normOut.ApplyInPlace(h, silu: true);
+            return _convOut.Forward(h);
+        }
     }
 
     /// <summary>Runs one layer and frees its input, so a chunk holds at most two activations at a time.</summary>

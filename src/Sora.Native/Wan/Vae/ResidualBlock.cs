@@ -33,8 +33,10 @@ internal sealed class ResidualBlock : IChunkLayer
         using (var a = _norm1.Forward(x, silu: true)) mid = _conv1.Forward(a);
         Tensor y;
         using (mid)
-        using (var b = _norm2.Forward(mid, silu: true))
-            y = _conv2.Forward(b);
+        {
+            _norm2.ApplyInPlace(mid, silu: true);
+            y = _conv2.Forward(mid);
+        }
         if (_shortcut is null)
         {
             _backend.Add(y, x, y);
