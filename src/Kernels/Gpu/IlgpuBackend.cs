@@ -279,6 +279,7 @@ public sealed unsafe partial class IlgpuBackend : IBackend
     /// <summary>Uploads a small host array into a temporary device buffer.</summary>
     internal ArrayView<T> Upload<T>(ReadOnlySpan<T> data, Temps temps) where T : unmanaged
     {
+        // Storage only sizes the bytes: 4-byte values (int ids, float parameters) ride in an F32-sized buffer.
         var dtype = sizeof(T) == 4 ? DType.F32 : throw new NotSupportedException(typeof(T).Name);
         var storage = temps.Add(NewStorage(dtype, Math.Max(1, data.Length)));
         if (data.Length > 0)

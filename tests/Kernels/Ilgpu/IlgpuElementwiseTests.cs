@@ -73,6 +73,14 @@ public class IlgpuElementwiseTests(IlgpuCpuFixture fixture)
     }
 
     [Fact]
+    public void LinearCombination_of_no_terms_is_zero()
+    {
+        using var y = Poisoned(_backend, 5);
+        _backend.LinearCombination([], [], y);
+        Assert.All(Download(_backend, y), v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
     public void ChannelAffine_scales_and_shifts_each_channel()
     {
         float[] x = Random(3 * 10, 3);
@@ -256,5 +264,15 @@ public class IlgpuElementwiseTests(IlgpuCpuFixture fixture)
             Assert.Equal(1024, backend.PooledBytes); // the 4096-byte buffer came back from the pool
         backend.TrimPool();
         Assert.Equal(0, backend.PooledBytes);
+    }
+
+    [Fact]
+    public void Tensors_may_outlive_their_backend_and_uses_after_dispose_fail_clearly()
+    {
+        var backend = IlgpuBackend.CreateCpu();
+        var t = backend.Allocate(DType.F32, 10);
+        backend.Dispose();
+        t.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => backend.Allocate(DType.F32, 1));
     }
 }
