@@ -157,8 +157,12 @@ public static class ElementwiseKernels
         }
         bool first = j < half;
         float angle = timesteps[b] * freqs[first ? j : j - half];
+        // Reduce to [−π, π] in double first: fast device sin/cos lose accuracy for angles up to ~1000 rad.
+        const double twoPi = 2 * Math.PI;
+        double a = angle;
+        float reduced = (float)(a - twoPi * XMath.Round(a / twoPi));
         bool useCos = first == (flip != 0);
-        y[i] = useCos ? XMath.Cos(angle) : XMath.Sin(angle);
+        y[i] = useCos ? XMath.Cos(reduced) : XMath.Sin(reduced);
     }
 
     /// <summary>y[i, :] = table[ids[i], :] widened to float32.</summary>

@@ -95,11 +95,15 @@ public readonly struct SiluAct : IActivation
 
 public static class Activations
 {
+    /// <summary>
+    /// gelu_tanh(v) = 0.5·v·(1 + tanh(u)) with u = √(2/π)·(v + 0.044715·v³), computed as v·σ(2u) = v / (1 + e^(−2u)):
+    /// the same function without tanh, whose fast PTX form (tanh.approx, ~2⁻¹¹ relative error) is too coarse
+    /// for f32 parity, and without cancellation for negative v.
+    /// </summary>
     public static float GeluTanh(float v)
     {
-        // 0.5·v·(1 + tanh(√(2/π)·(v + 0.044715·v³)))
-        float inner = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-        return 0.5f * v * (1f + XMath.Tanh(inner));
+        float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        return v / (1f + XMath.Exp(-2f * u));
     }
 
     public static float Silu(float v) => v / (1f + XMath.Exp(-v));
