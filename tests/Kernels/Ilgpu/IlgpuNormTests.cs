@@ -59,6 +59,32 @@ public class IlgpuNormTests(IlgpuCpuFixture fixture)
     }
 
     [Fact]
+    public void Norms_and_maps_accept_output_equal_to_input()
+    {
+        int m = 3, n = 21;
+        float[] x = Random(m * n, 8, 2f), w = Random(n, 9), b = Random(n, 10);
+        using var wt = Upload(_backend, w, [n]);
+        using var bt = Upload(_backend, b, [n]);
+        using (var xt = Upload(_backend, x, [m, n]))
+        {
+            _backend.LayerNorm(xt, wt, bt, 1e-6f, xt);
+            AssertClose(Reference.LayerNorm(D(x), m, n, D(w), D(b), 1e-6), Download(_backend, xt), 1e-5, "LayerNorm in place");
+        }
+        float[] gamma = Random(m, 11);
+        using (var gt = Upload(_backend, gamma, [m]))
+        using (var xt = Upload(_backend, x, [m, n]))
+        {
+            _backend.ChannelRmsNorm(xt, gt, null, xt);
+            AssertClose(Reference.ChannelRmsNorm(D(x), m, n, D(gamma), null), Download(_backend, xt), 1e-5, "ChannelRmsNorm in place");
+        }
+        using (var xt = Upload(_backend, x, [m, n]))
+        {
+            _backend.Silu(xt, xt);
+            AssertClose(Reference.Map(D(x), Reference.Silu), Download(_backend, xt), 1e-5, "Silu in place");
+        }
+    }
+
+    [Fact]
     public void Mismatched_norm_weight_is_rejected_naming_it()
     {
         using var x = Upload(_backend, Random(12, 1), [3, 4]);
