@@ -40,3 +40,19 @@ public class IlgpuGpuConfigTests(GpuConfigFixture fixture) : IClassFixture<GpuCo
     public void Conv3d_causal_with_cache() =>
         IlgpuChecks.Conv3d(_backend, 3, 5, 2, 5, 6, new Conv3dGeometry(3, 3, 3, PadT0: 2, PadH0: 1, PadH1: 1, PadW0: 1, PadW1: 1), cacheFrames: 1, seed: 5);
 }
+
+/// <summary>The CPU accelerator's own defaults (one-thread groups, what Backends.Create("ilgpu-cpu") gets).</summary>
+[Trait("Backend", "IlgpuCpu")]
+public class IlgpuSingleThreadGroupTests
+{
+    [Fact]
+    public void Every_op_family_matches_the_reference_with_one_thread_groups()
+    {
+        using var backend = IlgpuBackend.CreateCpu();
+        Assert.Equal(IlgpuKernelOptions.SingleThreadGroups, backend.Options);
+        IlgpuChecks.Gemm(backend, 9, 6, 21, DType.F16);
+        IlgpuChecks.Attention(backend, 19, 23, 2, 8, 0.3f, [0, 4, 19], [0, 17, 23], [17, 0], bias: true, center: 18, seed: 7);
+        IlgpuChecks.Norms(backend, 2, 9, 5);
+        IlgpuChecks.Conv3d(backend, 2, 3, 2, 3, 4, new Conv3dGeometry(3, 3, 3, PadT0: 2, PadH0: 1, PadH1: 1, PadW0: 1, PadW1: 1), cacheFrames: 2, seed: 6);
+    }
+}
