@@ -177,7 +177,8 @@ public static class GemmKernels
     {
         int tx = Group.IdxX, ty = Group.IdxY, dx = Group.DimX, dy = Group.DimY;
         int bm = dy * Block, bn = dx * Block;
-        int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn;
+        // Row tiles on grid X (up to 2³¹−1 groups: conv M is output voxels, millions), column tiles on grid Y.
+        int row0 = Grid.IdxX * bm, col0 = Grid.IdxY * bn;
         int tid = ty * dx + tx, threads = dx * dy;
         var shared = SharedMemory.Allocate<float>(SharedFloats);
         int lda = bm + 1, ldb = bn + 1;

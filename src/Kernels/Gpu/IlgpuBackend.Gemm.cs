@@ -72,7 +72,8 @@ public sealed partial class IlgpuBackend
         int tx = Options.GemmThreadsX, ty = Options.GemmThreadsY, tk = Options.GemmTileK;
         int bm = ty * GemmKernels.Block, bn = tx * GemmKernels.Block;
         var kernel = Kernel("gemm", () => Accelerator.LoadStreamKernel<TA, TB, TO, int, int, int, int>(GemmKernels.Gemm));
-        var grid = new Index2D((n + bn - 1) / bn, (m + bm - 1) / bm);
+        var grid = new Index2D((m + bm - 1) / bm, (n + bn - 1) / bn);
+        if (grid.Y > 65535) throw new ArgumentException($"GEMM N = {n} exceeds the {65535 * bn} columns one launch covers");
         var config = new KernelConfig(grid, new Index2D(tx, ty));
         kernel(config, a, b, output, m, n, k, tk);
     }
