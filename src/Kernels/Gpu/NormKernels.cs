@@ -1,0 +1,97 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Sora.Kernels.Gpu;
+
+/// <summary>Which row norm <see cref="NormKernels.Rows"/> computes.</summary>
+public enum RowNormKind
+{
+    /// <summary>(x − mean)/√(var + eps) · weight + bias (weight, bias optional).</summary>
+    LayerNorm,
+    /// <summary>(x − mean)/√(var + eps) · (1 + scale) + shift: scale in Weight, shift in Bias.</summary>
+    AdaLn,
+    /// <summary>x / √(mean(x²) + eps) · weight.</summary>
+    Rms,
+}
+
+/// <summary>Parameters of a row norm launch.</summary>
+public readonly struct RowNormShape(int width, float eps, RowNormKind kind, int hasWeight, int hasBias)
+{
+    public readonly int Width = width, HasWeight = hasWeight, HasBias = hasBias;
+    public readonly float Eps = eps;
+    public readonly RowNormKind Kind = kind;
+}
+
+/// <summary>
+/// Norms. Row norms run one group per row with a shared-memory tree reduction (the group size must be a power
+/// of two); the mean and variance are two passes over the row, as the reference does, so no cancellation.
+/// </summary>
+public static class NormKernels
+{
+    public static void Rows(ArrayView<float> x, ArrayView<float> y, ArrayView<float> weight, ArrayView<float> bias, RowNormShape s)
+    {
+        int row = Grid.IdxX, tid = Group.IdxX, threads = Group.DimX;
+        int n = s.Width;
+        long start = (long)row * n;
+        var scratch = SharedMemory.GetDynamic<float>();
+
+        float mean = 0f;
+        if (s.Kind != RowNormKind.Rms)
+        {
+            float part = 0f;
+            for (int j = tid; j < n; j += threads) part += x[start + j];
+            mean = GroupSum(scratch, part, tid, threads) / n;
+        }
+        float sq = 0f;
+        for (int j = tid; j < n; j += threads)
+        {
+            float c = x[start + j] - mean;
+            sq += c * c;
+        }
+        float inv = 1f / XMath.Sqrt(GroupSum(scratch, sq, tid, threads) / n + s.Eps);
+        for (int j = tid; j < n; j += threads)
+        {
+            float v = (x[start + j] - mean) * inv;
+            if (s.Kind == RowNormKind.AdaLn) v = v * (1f + weight[j]) + bias[j];
+            else
+            {
+                if (s.HasWeight != 0) v *= weight[j];
+                if (s.HasBias != 0) v += bias[j];
+            }
+            y[start + j] = v;
+        }
+    }
+
+    /// <summary>Sum over the group; every thread gets the result. Threads must all call it.</summary>
+    private static float GroupSum(ArrayView<float> scratch, float value, int tid, int threads)
+    {
+        scratch[tid] = value;
+        Group.Barrier();
+        for (int half = threads / 2; half > 0; half /= 2)
+        {
+            if (tid < half) scratch[tid] += scratch[tid + half];
+            Group.Barrier();
+        }
+        float total = scratch[0];
+        Group.Barrier();
+        return total;
+    }
+
+    /// <summary>Wan's channel RMS norm of x [C, L]: one thread per position l, looping over channels (coalesced in l).</summary>
+    public static void Channels(Index1D l, ArrayView<float> x, ArrayView<float> y, ArrayView<float> gamma, ArrayView<float> beta,
+        int channels, long length, int hasBeta)
+    {
+        float ss = 0f;
+        for (int c = 0; c < channels; c++)
+        {
+            float v = x[c * length + l];
+            ss += v * v;
+        }
+        float scale = XMath.Sqrt((float)channels) / XMath.Max(XMath.Sqrt(ss), 1e-12f);
+        for (int c = 0; c < channels; c++)
+        {
+            float v = x[c * length + l] * scale * gamma[c];
+            y[c * length + l] = hasBeta != 0 ? v + beta[c] : v;
+        }
+    }
+}

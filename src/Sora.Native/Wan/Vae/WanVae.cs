@@ -1,0 +1,171 @@
+using Sora.Native.Loading;
+using Sora.Native.Wan.Vae;
+using Sora.Runtime;
+using Sora.Runtime.Safetensors;
+
+namespace Sora.Native.Wan;
+
+/// <summary>
+/// The Wan2.1 video VAE (diffusers <c>AutoencoderKLWan</c>): 8× in space and 4× in time, causal in time.
+/// Video is processed in chunks (encode: the first frame alone, then 4 frames at a time; decode: one latent frame
+/// at a time) with each causal layer carrying the last frames it needs, so working memory does not grow with the
+/// number of frames; only the result grows. One encode or decode at a time per instance (the caches are state).
+/// </summary>
+public sealed class WanVae : IDisposable
+{
+    private readonly IBackend _backend;
+    private readonly SafetensorsCheckpoint _checkpoint;
+    private readonly WeightSet _weights;
+    private readonly Encoder _encoder;
+    private readonly CausalConv3d _quantConv;
+    private readonly CausalConv3d _postQuantConv;
+    private readonly Decoder _decoder;
+
+    private WanVae(WanVaeConfig config, IBackend backend, SafetensorsCheckpoint checkpoint, WeightSet weights)
+    {
+        Config = config;
+        _backend = backend;
+        _checkpoint = checkpoint;
+        _weights = weights;
+        _encoder = new Encoder(weights, backend, config);
+        _quantConv = CausalConv3d.Pointwise(weights, "quant_conv", backend, 2 * config.ZDim, 2 * config.ZDim);
+        _postQuantConv = CausalConv3d.Pointwise(weights, "post_quant_conv", backend, config.ZDim, config.ZDim);
+        _decoder = new Decoder(weights, backend, config);
+        weights.EnsureAllBound();
+    }
+
+    public WanVaeConfig Config { get; }
+    public int ZDim => Config.ZDim;
+    /// <summary>Per-channel latent statistics: the pipeline decodes z·std + mean.</summary>
+    public float[] LatentsMean => Config.LatentsMean;
+    public float[] LatentsStd => Config.LatentsStd;
+
+    /// <summary>Loads vae/config.json and the safetensors weights of a diffusers VAE folder onto the backend.</summary>
+    public static WanVae Load(string vaeDir, IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (!Directory.Exists(vaeDir)) throw new ModelLoadException($"{vaeDir}: VAE folder not found");
+        var config = WanVaeConfig.Load(Path.Combine(vaeDir, "config.json"));
+        var checkpoint = SafetensorsCheckpoint.Open(vaeDir);
+        var weights = new WeightSet(checkpoint, backend);
+        try
+        {
+            return new WanVae(config, backend, checkpoint, weights);
+        }
+        catch
+        {
+            weights.Dispose();
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Decodes raw (already de-normalised) latents [z, T, h, w] on the backend to a new tensor
+    /// [3, 4(T−1)+1, 8h, 8w] with values in [−1, 1].
+    /// </summary>
+    public Tensor Decode(Tensor latents)
+    {
+        ArgumentNullException.ThrowIfNull(latents);
+        if (latents.Rank != 4 || latents.Dim(0) != ZDim || latents.Dim(1) < 1 || latents.Dim(2) < 1 || latents.Dim(3) < 1)
+            throw new ArgumentException($"latents must be [z={ZDim}, T≥1, h, w], got {latents.ShapeString}", nameof(latents));
+        RequireF32(latents, nameof(latents));
+        int t = latents.Dim(1), h = latents.Dim(2), w = latents.Dim(3);
+        int frames = 1 + Config.TemporalFactor * (t - 1), s = Config.SpatialFactor;
+
+        var video = _backend.Allocate(DType.F32, Config.OutChannels, frames, s * h, s * w);
+        try
+        {
+            _decoder.Reset();
+            int written = 0;
+            for (int i = 0; i < t; i++)
+            {
+                using var z = _backend.Allocate(DType.F32, ZDim, 1, h, w);
+                _backend.Copy(latents.Slice(1, i, 1), z);
+                using var zq = _postQuantConv.Forward(z);
+                using var chunk = _decoder.Forward(zq);
+                _backend.Clamp(chunk, -1f, 1f, chunk);
+                int n = chunk.Dim(1);
+                if (written + n > frames) throw new InvalidOperationException($"decoder produced {written + n} frames, expected {frames}");
+                _backend.Copy(chunk, video.Slice(1, written, n));
+                written += n;
+            }
+            if (written != frames) throw new InvalidOperationException($"decoder produced {written} frames, expected {frames}");
+            return video;
+        }
+        catch
+        {
+            video.Dispose();
+            throw;
+        }
+        finally
+        {
+            _decoder.Reset();
+        }
+    }
+
+    /// <summary>
+    /// Encodes video [3, F, H, W] in [−1, 1] (H, W multiples of 8) to the posterior's mean and log-variance,
+    /// each a new tensor [z, 1+⌊(F−1)/4⌋, H/8, W/8]; frames beyond 1+4k are dropped as in diffusers. The mean is
+    /// raw: normalise it with (mean − LatentsMean)/LatentsStd for the transformer.
+    /// </summary>
+    public (Tensor Mean, Tensor LogVar) Encode(Tensor video)
+    {
+        ArgumentNullException.ThrowIfNull(video);
+        int s = Config.SpatialFactor, tf = Config.TemporalFactor;
+        if (video.Rank != 4 || video.Dim(0) != Config.InChannels || video.Dim(1) < 1)
+            throw new ArgumentException($"video must be [{Config.InChannels}, F≥1, H, W], got {video.ShapeString}", nameof(video));
+        if (video.Dim(2) < s || video.Dim(2) % s != 0 || video.Dim(3) < s || video.Dim(3) % s != 0)
+            throw new ArgumentException($"video height and width must be positive multiples of {s}, got {video.ShapeString}", nameof(video));
+        RequireF32(video, nameof(video));
+        int latentFrames = 1 + (video.Dim(1) - 1) / tf, h = video.Dim(2) / s, w = video.Dim(3) / s;
+
+        var mean = _backend.Allocate(DType.F32, ZDim, latentFrames, h, w);
+        var logVar = _backend.Allocate(DType.F32, ZDim, latentFrames, h, w);
+        try
+        {
+            _encoder.Reset();
+            int written = 0;
+            for (int i = 0; i < latentFrames; i++)
+            {
+                int start = i == 0 ? 0 : 1 + tf * (i - 1), count = i == 0 ? 1 : tf;
+                using var x = _backend.Allocate(DType.F32, Config.InChannels, count, video.Dim(2), video.Dim(3));
+                _backend.Copy(video.Slice(1, start, count), x);
+                using var e = _encoder.Forward(x);
+                using var q = _quantConv.Forward(e);
+                int n = q.Dim(1);
+                if (written + n > latentFrames) throw new InvalidOperationException($"encoder produced {written + n} latent frames, expected {latentFrames}");
+                _backend.Copy(q.Slice(0, 0, ZDim), mean.Slice(1, written, n));
+                _backend.Copy(q.Slice(0, ZDim, ZDim), logVar.Slice(1, written, n));
+                written += n;
+            }
+            if (written != latentFrames) throw new InvalidOperationException($"encoder produced {written} latent frames, expected {latentFrames}");
+            // diffusers' DiagonalGaussianDistribution clamps the log-variance.
+            _backend.Clamp(logVar, -30f, 20f, logVar);
+            return (mean, logVar);
+        }
+        catch
+        {
+            mean.Dispose();
+            logVar.Dispose();
+            throw;
+        }
+        finally
+        {
+            _encoder.Reset();
+        }
+    }
+
+    private static void RequireF32(Tensor t, string name)
+    {
+        if (t.DType != DType.F32) throw new ArgumentException($"{name} must be F32, got {DTypes.SafetensorsName(t.DType)}", name);
+    }
+
+    public void Dispose()
+    {
+        _encoder.Reset();
+        _decoder.Reset();
+        _weights.Dispose();
+        _checkpoint.Dispose();
+    }
+}

@@ -1,0 +1,203 @@
+using Xunit;
+using System.Text;
+using System.Text.Json;
+using Sora.Runtime;
+using Sora.Runtime.Safetensors;
+
+namespace Sora.Tests.Wan;
+
+/// <summary>Fixture paths, error measures and synthetic VAE folders for the VAE tests.</summary>
+internal static class VaeTestSupport
+{
+    public static string FixtureDir => Path.Combine(AppContext.BaseDirectory, "fixtures", "wan-small");
+    public static string FixtureVaeDir => Path.Combine(FixtureDir, "model", "vae");
+
+    public static IBackend NewCpuBackend() => new Sora.Kernels.Cpu.CpuBackend();
+
+    /// <summary>‖a − b‖ / ‖b‖ in float64; NaN anywhere gives NaN (which fails every "&lt;" check).</summary>
+    public static double RelativeError(float[] actual, float[] expected)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double d = (double)actual[i] - expected[i];
+            diff += d * d;
+            norm += (double)expected[i] * expected[i];
+        }
+        return Math.Sqrt(diff) / Math.Sqrt(norm);
+    }
+
+    /// <summary>Host copy of a backend tensor as floats.</summary>
+    public static float[] Read(IBackend backend, Tensor t)
+    {
+        using var host = backend.ToHost(t);
+        return host.ToFloatArray();
+    }
+
+    /// <summary>A fixture tensor without its batch axis of 1, as floats.</summary>
+    public static (float[] Data, int[] Shape) FixtureTensor(string file, string name)
+    {
+        using var f = SafetensorsFile.Open(Path.Combine(FixtureDir, file));
+        var t = f.Get(name);
+        Assert.Equal(1, t.Dim(0));
+        return (t.ToFloatArray(), t.Shape[1..]);
+    }
+
+    public static Tensor ToBackend(IBackend backend, float[] data, int[] shape)
+    {
+        using var host = Tensor.FromArray(data, shape);
+        return backend.ToDevice(host);
+    }
+
+    /// <summary>
+    /// Writes F32 tensors in the safetensors format (8-byte header length, JSON header, raw data); each tensor's
+    /// values are produced by <paramref name="data"/> only when written, so large files never sit in memory.
+    /// Without <paramref name="data"/> all values are zero and the file is sparse (instant to write, for binding tests).
+    /// </summary>
+    public static void WriteSafetensors(string path, IReadOnlyList<(string Name, int[] Shape)> tensors, Func<string, int[], float[]>? data)
+    {
+        var header = new Dictionary<string, object>();
+        long offset = 0;
+        foreach (var (name, shape) in tensors)
+        {
+            long bytes = 4L * shape.Aggregate(1L, (a, b) => a * b);
+            header[name] = new { dtype = "F32", shape, data_offsets = new[] { offset, offset + bytes } };
+            offset += bytes;
+        }
+        var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
+        int padded = (json.Length + 7) / 8 * 8;
+        using var stream = File.Create(path);
+        stream.Write(BitConverter.GetBytes((ulong)padded));
+        stream.Write(json);
+        for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
+        if (data is null)
+        {
+            stream.SetLength(stream.Position + offset);
+            return;
+        }
+        foreach (var (name, shape) in tensors)
+            stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data(name, shape).AsSpan()));
+    }
+
+    /// <summary>All tensors of a safetensors file as F32 arrays (to re-write altered copies of the fixture).</summary>
+    public static Dictionary<string, (int[] Shape, float[] Data)> ReadAll(string path)
+    {
+        using var f = SafetensorsFile.Open(path);
+        return f.Entries.ToDictionary(e => e.Name, e => (e.Shape, f.Get(e.Name).ToFloatArray()), StringComparer.Ordinal);
+    }
+
+    /// <summary>A fresh temporary folder, deleted on Dispose.</summary>
+    public sealed class TempDir : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("sora-vae-test-").FullName;
+        public void Dispose()
+        {
+            try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>
+    /// Names and shapes of every tensor of a Wan2.1 VAE in the diffusers layout, written from the specification
+    /// (wan-architecture.md 3.3, 3.4, 3.7), independently of the model code.
+    /// </summary>
+    public static List<(string Name, int[] Shape)> VaeTensorShapes(int baseDim, int[] dimMult, int z, int numResBlocks, bool[] temporalDown)
+    {
+        var result = new List<(string, int[])>();
+        void Conv(string name, params int[] shape)
+        {
+            result.Add((name + ".weight", shape));
+            result.Add((name + ".bias", [shape[0]]));
+        }
+        void Res(string name, int i, int o)
+        {
+            result.Add((name + ".norm1.gamma", [i, 1, 1, 1]));
+            Conv(name + ".conv1", o, i, 3, 3, 3);
+            result.Add((name + ".norm2.gamma", [o, 1, 1, 1]));
+            Conv(name + ".conv2", o, o, 3, 3, 3);
+            if (i != o) Conv(name + ".conv_shortcut", o, i, 1, 1, 1);
+        }
+        void Mid(string name, int c)
+        {
+            Res(name + ".resnets.0", c, c);
+            result.Add((name + ".attentions.0.norm.gamma", [c, 1, 1]));
+            Conv(name + ".attentions.0.to_qkv", 3 * c, c, 1, 1);
+            Conv(name + ".attentions.0.proj", c, c, 1, 1);
+            Res(name + ".resnets.1", c, c);
+        }
+
+        int stages = dimMult.Length;
+        var enc = new[] { baseDim }.Concat(dimMult.Select(m => baseDim * m)).ToArray();
+        Conv("encoder.conv_in", enc[0], 3, 3, 3, 3);
+        int k = 0;
+        for (int s = 0; s < stages; s++)
+        {
+            int i = enc[s], o = enc[s + 1];
+            for (int r = 0; r < numResBlocks; r++, i = o) Res($"encoder.down_blocks.{k++}", i, o);
+            if (s == stages - 1) continue;
+            Conv($"encoder.down_blocks.{k}.resample.1", o, o, 3, 3);
+            if (temporalDown[s]) Conv($"encoder.down_blocks.{k}.time_conv", o, o, 3, 1, 1);
+            k++;
+        }
+        Mid("encoder.mid_block", enc[^1]);
+        result.Add(("encoder.norm_out.gamma", [enc[^1], 1, 1, 1]));
+        Conv("encoder.conv_out", 2 * z, enc[^1], 3, 3, 3);
+        Conv("quant_conv", 2 * z, 2 * z, 1, 1, 1);
+        Conv("post_quant_conv", z, z, 1, 1, 1);
+
+        var dec = new[] { dimMult[^1] }.Concat(dimMult.Reverse()).Select(m => baseDim * m).ToArray();
+        var temporalUp = temporalDown.Reverse().ToArray();
+        Conv("decoder.conv_in", dec[0], z, 3, 3, 3);
+        Mid("decoder.mid_block", dec[0]);
+        for (int s = 0; s < stages; s++)
+        {
+            int i = s == 0 ? dec[0] : dec[s] / 2, o = dec[s + 1];
+            for (int r = 0; r <= numResBlocks; r++, i = o) Res($"decoder.up_blocks.{s}.resnets.{r}", i, o);
+            if (s == stages - 1) continue;
+            Conv($"decoder.up_blocks.{s}.upsamplers.0.resample.1", o / 2, o, 3, 3);
+            if (temporalUp[s]) Conv($"decoder.up_blocks.{s}.upsamplers.0.time_conv", 2 * o, o, 3, 1, 1);
+        }
+        result.Add(("decoder.norm_out.gamma", [dec[^1], 1, 1, 1]));
+        Conv("decoder.conv_out", 3, dec[^1], 3, 3, 3);
+        return result;
+    }
+
+    /// <summary>
+    /// Writes a VAE folder (config.json + weights) with random weights scaled so activations stay of order 1:
+    /// convolution weights uniform with variance 1/fan_in, gammas near 1, small biases.
+    /// </summary>
+    public static void WriteRandomVae(string dir, int baseDim, int[] dimMult, int z, int numResBlocks, int seed)
+    {
+        bool[] temporalDown = dimMult.Skip(1).Select((_, i) => i > 0).ToArray(); // [false, true, true, ...]
+        var rng = new Random(seed);
+        WriteSafetensors(Path.Combine(dir, "diffusion_pytorch_model.safetensors"),
+            VaeTensorShapes(baseDim, dimMult, z, numResBlocks, temporalDown), (name, shape) =>
+            {
+                long n = shape.Aggregate(1L, (a, b) => a * b);
+                var data = new float[n];
+                if (name.EndsWith(".gamma"))
+                    for (long i = 0; i < n; i++) data[i] = 1f + 0.2f * (rng.NextSingle() - 0.5f);
+                else if (name.EndsWith(".bias"))
+                    for (long i = 0; i < n; i++) data[i] = 0.1f * (rng.NextSingle() - 0.5f);
+                else
+                {
+                    float a = MathF.Sqrt(3f / (n / shape[0]));
+                    for (long i = 0; i < n; i++) data[i] = a * (2 * rng.NextSingle() - 1);
+                }
+                return data;
+            });
+        var config = new Dictionary<string, object?>
+        {
+            ["_class_name"] = "AutoencoderKLWan",
+            ["attn_scales"] = Array.Empty<int>(),
+            ["base_dim"] = baseDim,
+            ["dim_mult"] = dimMult,
+            ["num_res_blocks"] = numResBlocks,
+            ["temperal_downsample"] = temporalDown,
+            ["z_dim"] = z,
+            ["latents_mean"] = new float[z],
+            ["latents_std"] = Enumerable.Repeat(1f, z).ToArray(),
+        };
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(config));
+    }
+}
