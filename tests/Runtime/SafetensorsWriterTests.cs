@@ -57,6 +57,22 @@ public sealed class SafetensorsWriterTests
     }
 
     [Fact]
+    public void TensorsLargerThanTheWriteChunkRoundTrip()
+    {
+        using var dir = new TempFolder();
+        var rng = new Random(11);
+        using var big = RandomBits(rng, DType.F32, 700, 500); // 1.4 MB, more than one 1 MiB chunk
+        var transposed = big.Permute(1, 0);
+        var sliced = big.Slice(1, 3, 400);
+        string path = dir.File("big.safetensors");
+        SafetensorsWriter.Write(path, new[] { KeyValuePair.Create("c", big), KeyValuePair.Create("t", transposed), KeyValuePair.Create("s", sliced) });
+        using var file = SafetensorsFile.Open(path);
+        Assert.Equal(LogicalBytes(big), file.GetBytes("c").ToArray());
+        Assert.Equal(LogicalBytes(transposed), file.GetBytes("t").ToArray());
+        Assert.Equal(LogicalBytes(sliced), file.GetBytes("s").ToArray());
+    }
+
+    [Fact]
     public void HeaderIsSpacePaddedJson()
     {
         using var dir = new TempFolder();

@@ -121,23 +121,27 @@ public static unsafe class SafetensorsWriter
             }
             return;
         }
-        // gather element by element along the row-major index; flush the buffer whenever it is full
-        int rank = t.Rank;
-        var index = new int[rank];
+        // gather row by row along the last axis, through a buffer flushed whenever it is full
+        int rank = t.Rank, inner = t.Shape[^1];
+        long innerStride = t.Strides[^1], rows = t.ElementCount / inner;
+        var index = new int[rank - 1];
         int filled = 0;
-        for (long i = 0; i < t.ElementCount; i++)
+        for (long r = 0; r < rows; r++)
         {
             long off = t.Offset;
-            for (int a = 0; a < rank; a++) off += index[a] * t.Strides[a];
-            new ReadOnlySpan<byte>(basePtr + off * size, size).CopyTo(buffer.AsSpan(filled));
-            filled += size;
-            if (filled == buffer.Length)
+            for (int a = 0; a < rank - 1; a++) off += index[a] * t.Strides[a];
+            for (int k = 0; k < inner; k++)
             {
-                ct.ThrowIfCancellationRequested();
-                stream.Write(buffer, 0, filled);
-                filled = 0;
+                new ReadOnlySpan<byte>(basePtr + (off + k * innerStride) * size, size).CopyTo(buffer.AsSpan(filled));
+                filled += size;
+                if (filled == buffer.Length)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    stream.Write(buffer, 0, filled);
+                    filled = 0;
+                }
             }
-            for (int a = rank - 1; a >= 0; a--)
+            for (int a = rank - 2; a >= 0; a--)
             {
                 if (++index[a] < t.Shape[a]) break;
                 index[a] = 0;
