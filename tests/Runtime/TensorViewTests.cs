@@ -64,5 +64,11 @@ public sealed class TensorViewTests
         Assert.Throws<ArgumentException>(() => t.Permute(0, 1));
         Assert.Throws<ArgumentException>(() => new Tensor(t.Storage, new[] { 5, 5 }));
         Assert.Throws<ArgumentException>(() => new Tensor(t.Storage, new[] { 2 }, new long[] { 1 }, offset: 23));
+        Assert.Throws<ArgumentException>(() => new Tensor(t.Storage, new[] { 3 }, new long[] { -1 }, offset: 1)); // reaches index -1
+        Assert.Throws<ArgumentException>(() => new Tensor(t.Storage, new[] { 3, 2 }, new long[] { long.MaxValue / 2, 1 }));
+        Assert.Throws<ArgumentException>(() => t.Reshape(-1, -1));
+        Assert.Throws<ArgumentException>(() => t.Reshape(-2, -12));
+        var reversed = new Tensor(t.Storage, new[] { 4 }, new long[] { -1 }, offset: 3); // negative strides inside the storage are fine
+        Assert.Equal(new float[] { 3, 2, 1, 0 }, reversed.ToFloatArray());
     }
 }
