@@ -115,9 +115,7 @@ internal sealed class SafetensorsHeader
                         break;
                     case "data_offsets":
                         if (offsets is not null) throw Error(name, "duplicate key data_offsets");
-                        var list = new List<long>(2);
-                        foreach (long v in Integers(ref reader, name, "data_offsets", long.MaxValue))
-                            if (list.Count < 3) list.Add(v);
+                        var list = Integers(ref reader, name, "data_offsets", long.MaxValue);
                         if (list.Count != 2) throw Error(name, "data_offsets must be [begin, end]");
                         offsets = list.ToArray();
                         break;
@@ -144,7 +142,7 @@ internal sealed class SafetensorsHeader
         }
 
         /// <summary>The elements of a JSON array of integers in [0, max]; the reader is on StartArray.</summary>
-        private IEnumerable<long> Integers(ref Utf8JsonReader reader, string name, string key, long max)
+        private List<long> Integers(ref Utf8JsonReader reader, string name, string key, long max)
         {
             if (reader.TokenType != JsonTokenType.StartArray) throw Error(name, $"{key} is not an array");
             var values = new List<long>();
