@@ -179,6 +179,25 @@ public sealed class SafetensorsWriterTests
         Assert.Contains("not listed in the index", e.Message);
     }
 
+    [Fact]
+    public void FoldersWithoutOneCheckpointAreReported()
+    {
+        using var dir = new TempFolder();
+        var none = Assert.Throws<SafetensorsException>(() => SafetensorsCheckpoint.Open(dir.Path));
+        Assert.Contains("holds no .safetensors file", none.Message);
+        using var a = Tensor.FromArray(new float[] { 1 }, new[] { 1 });
+        SafetensorsWriter.Write(dir.File("x.safetensors"), new[] { KeyValuePair.Create("a", a) });
+        using (var one = SafetensorsCheckpoint.Open(dir.Path)) Assert.Equal(new float[] { 1 }, one.Get("a").ToFloatArray());
+        SafetensorsWriter.Write(dir.File("y.safetensors"), new[] { KeyValuePair.Create("a", a) });
+        var several = Assert.Throws<SafetensorsException>(() => SafetensorsCheckpoint.Open(dir.Path));
+        Assert.Contains("several .safetensors files but no index", several.Message);
+        File.WriteAllText(dir.File("m.safetensors.index.json"), """{"weight_map": {"a": "x.safetensors"}}""");
+        using (var indexed = SafetensorsCheckpoint.Open(dir.Path)) // the index decides: y is not read
+            Assert.EndsWith("x.safetensors", indexed.FileOfTensor("a"));
+        File.WriteAllText(dir.File("m.safetensors.index.json"), """{"weight_map": {"a": "x.safetensors"}""");
+        Assert.Contains("index is not valid JSON", Assert.Throws<SafetensorsException>(() => SafetensorsCheckpoint.Open(dir.Path)).Message);
+    }
+
     private sealed class FakeDeviceStorage() : Storage(DType.F32, 4)
     {
         public override string Location => "fake:0";
