@@ -96,4 +96,25 @@ public sealed class TransformerIlgpuTests(Sora.Tests.Kernels.Ilgpu.IlgpuCpuFixtu
 {
     [Fact]
     public void Forward_matches_diffusers_on_the_ilgpu_cpu_accelerator() => TransformerTests.AssertMatchesFixture(fixture.Backend);
+
+    [Fact]
+    public void Packed_prompts_match_the_cpu_backend()
+    {
+        var (latents, latentShape) = FixtureTensor("pipeline_case.safetensors", "latents");
+        var (cond, condShape) = FixtureTensor("pipeline_case.safetensors", "prompt_embeds");
+        var (uncond, uncondShape) = FixtureTensor("pipeline_case.safetensors", "negative_prompt_embeds");
+        float[] Run(IBackend backend)
+        {
+            using var model = WanTransformer.Load(TransformerTests.TransformerDir, backend);
+            using var x = ToBackend(backend, latents, latentShape);
+            using var c = ToBackend(backend, cond, condShape);
+            using var u = ToBackend(backend, uncond.AsSpan(0, 40 * uncondShape[1]).ToArray(), [40, uncondShape[1]]);
+            using var context = model.EncodeText(c, u);
+            using var v = model.Forward(x, 999f, context);
+            return Read(backend, v);
+        }
+        using var cpu = NewCpuBackend();
+        double error = RelativeError(Run(fixture.Backend), Run(cpu));
+        Assert.True(error < 1e-5, $"relative error {error:E2}");
+    }
 }
