@@ -43,7 +43,6 @@ public sealed class ConfigJson
     public int RequiredInt(string key) => Int(key) ?? throw Missing(key);
     public int Int(string key, int fallback) => Int(key) ?? fallback;
 
-    public double RequiredDouble(string key) => Double(key) ?? throw Missing(key);
     public double Double(string key, double fallback) => Double(key) ?? fallback;
 
     public bool Bool(string key, bool fallback)

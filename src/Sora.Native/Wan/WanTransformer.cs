@@ -129,8 +129,7 @@ public sealed class WanTransformer : IDisposable
         if (!float.IsFinite(timestep)) throw new ArgumentOutOfRangeException(nameof(timestep), timestep, "timestep must be finite");
         var (frames, rows, columns) = Grid(latents);
         int batch = text.Count, tokens = frames * rows * columns, dim = Config.Dim;
-        var layout = new PackedLayout(batch, tokens,
-            batch == 1 ? null : Enumerable.Range(0, batch + 1).Select(b => b * tokens).ToArray(), text.Offsets);
+        var layout = new PackedLayout(batch == 1 ? null : Enumerable.Range(0, batch + 1).Select(b => b * tokens).ToArray(), text.Offsets);
         var rope = Rope(frames, rows, columns);
 
         using var x = _backend.Allocate(DType.F32, batch * tokens, dim);

@@ -56,8 +56,8 @@ internal sealed class WanTransformerBlock
     }
 }
 
-/// <summary>How the rows of one forward pass are packed: B samples of L video tokens each, and their texts.</summary>
-internal sealed record PackedLayout(int Batch, int Tokens, int[]? TokenOffsets, int[]? TextOffsets);
+/// <summary>How the rows of one forward pass are packed: cumulative starts of the B samples' video tokens and of their texts (null for one sample).</summary>
+internal sealed record PackedLayout(int[]? TokenOffsets, int[]? TextOffsets);
 
 /// <summary>One block's cross-attention keys and values for a packed set of prompts.</summary>
 internal sealed record TextKeys(Tensor Keys, Tensor Values) : IDisposable
