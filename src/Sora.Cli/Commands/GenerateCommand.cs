@@ -44,7 +44,7 @@ public static class GenerateCommand
                 HelpName = "PATH",
             },
             new Option<int>("--fps") { Description = "Frame rate of the written video.", DefaultValueFactory = _ => 16, HelpName = "N" },
-            new Option<string?>("--latents") { Description = "Initial noise [16, T, h, w] or [1, 16, T, h, w] from a .safetensors file (tensor 'latents' or its only tensor).", HelpName = "FILE" },
+            new Option<string?>("--latents") { Description = "Initial noise [C, T, h, w] or [1, C, T, h, w] from a .safetensors file (tensor 'latents' or its only tensor).", HelpName = "FILE" },
             new Option<string?>("--prompt-embeds") { Description = "Prompt embedding [512, d] or [1, 512, d] from a .safetensors file (see encode-prompt) instead of encoding the prompt.", HelpName = "FILE" },
             new Option<string?>("--negative-prompt-embeds") { Description = "Negative prompt embedding from a .safetensors file.", HelpName = "FILE" },
             new Option<string>("--output-type") { Description = "video, or latent to save the final latents [1, C, T, h, w] (no VAE decode).", DefaultValueFactory = _ => "video", HelpName = "video|latent" });
