@@ -23,11 +23,24 @@ public sealed class Tensor : IDisposable
             throw new ArgumentException($"strides rank {Strides.Length} differs from shape rank {Shape.Length}", nameof(strides));
         Offset = offset;
         _ownsStorage = ownsStorage;
-        long last = offset;
-        for (int i = 0; i < Shape.Length; i++)
-            if (Shape[i] > 0) last += (Shape[i] - 1) * Strides[i];
-        if (ElementCount > 0 && (offset < 0 || last >= storage.Length))
-            throw new ArgumentException($"view [{string.Join(", ", shape)}] at offset {offset} exceeds its storage of {storage.Length} elements");
+        if (ElementCount > 0 && !InsideStorage())
+            throw new ArgumentException($"view [{string.Join(", ", shape)}] with strides [{string.Join(", ", Strides)}] at offset {offset} exceeds its storage of {storage.Length} elements");
+    }
+
+    /// <summary>Whether the lowest and highest element addresses (negative strides included) lie in the storage.</summary>
+    private bool InsideStorage()
+    {
+        try
+        {
+            long lowest = Offset, highest = Offset;
+            for (int i = 0; i < Shape.Length; i++)
+            {
+                long extent = checked((Shape[i] - 1) * Strides[i]);
+                if (extent > 0) highest = checked(highest + extent); else lowest = checked(lowest + extent);
+            }
+            return lowest >= 0 && highest < Storage.Length;
+        }
+        catch (OverflowException) { return false; }
     }
 
     public Storage Storage { get; }
@@ -82,6 +95,8 @@ public sealed class Tensor : IDisposable
     {
         if (!IsContiguous) throw new InvalidOperationException($"Reshape needs a contiguous tensor, got shape {ShapeString} with strides [{string.Join(", ", Strides)}]");
         var resolved = (int[])shape.Clone();
+        if (resolved.Count(d => d == -1) > 1 || resolved.Any(d => d < -1))
+            throw new ArgumentException($"cannot reshape {ShapeString} to [{string.Join(", ", shape)}]: dimensions must be >= 0 with at most one -1", nameof(shape));
         int infer = Array.IndexOf(resolved, -1);
         long known = 1;
         for (int i = 0; i < resolved.Length; i++) if (i != infer) known *= resolved[i];

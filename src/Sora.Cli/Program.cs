@@ -50,7 +50,7 @@ public static class Program
                 ProcessTerminationTimeout = null,
             });
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (ct.IsCancellationRequested && IsCancellation(e))
         {
             err.WriteLine();
             err.WriteLine("sora: cancelled; no output was written");
@@ -75,7 +75,15 @@ public static class Program
         }
     }
 
-    private static bool IsExpected(Exception e) => e is ArgumentException or IOException or UnauthorizedAccessException
+    /// <summary>A cancellation, possibly wrapped by parallel code.</summary>
+    private static bool IsCancellation(Exception e) => e switch
+    {
+        OperationCanceledException => true,
+        AggregateException a => a.InnerExceptions.All(IsCancellation),
+        _ => e.InnerException is { } inner && IsCancellation(inner),
+    };
+
+    private static bool IsExpected(Exception e) => e is CommandException or ArgumentException or IOException or UnauthorizedAccessException
         or InvalidDataException or NotSupportedException or Runtime.Safetensors.SafetensorsException
         or Native.Loading.ModelLoadException or System.Text.Json.JsonException or OutOfMemoryException;
 
@@ -87,3 +95,6 @@ public sealed record CliContext(TextWriter Out, TextWriter Err, CancellationToke
 
 /// <summary>Bad arguments found after parsing (exit code 2).</summary>
 public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>A command that cannot complete for a reason the user can act on (exit code 1), e.g. an absent device.</summary>
+public sealed class CommandException(string message, Exception? inner = null) : Exception(message, inner);

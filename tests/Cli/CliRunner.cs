@@ -85,6 +85,31 @@ public static class MiniSafetensors
         return (entry.Shape, values);
     }
 
+    /// <summary>Writes float32 tensors as a safetensors file (for handing fixture inputs to the command line).</summary>
+    public static void WriteF32(string path, params (string Name, int[] Shape, float[] Values)[] tensors)
+    {
+        var header = new Dictionary<string, object>();
+        long offset = 0;
+        foreach (var t in tensors)
+        {
+            header[t.Name] = new { dtype = "F32", shape = t.Shape, data_offsets = new[] { offset, offset + 4L * t.Values.Length } };
+            offset += 4L * t.Values.Length;
+        }
+        var json = JsonSerializer.SerializeToUtf8Bytes(header);
+        using var f = File.Create(path);
+        var len = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(len, json.Length);
+        f.Write(len);
+        f.Write(json);
+        foreach (var t in tensors)
+            foreach (var v in t.Values)
+            {
+                var b = new byte[4];
+                BinaryPrimitives.WriteSingleLittleEndian(b, v);
+                f.Write(b);
+            }
+    }
+
     public static double RelativeError(float[] actual, float[] expected)
     {
         Assert.Equal(expected.Length, actual.Length);

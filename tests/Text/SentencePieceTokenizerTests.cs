@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Sora.Native.Text;
 using Xunit;
 
@@ -82,6 +83,38 @@ public class SentencePieceTokenizerTests
         Assert.Equal(2, tokenizer.UnkId);
         foreach (var (text, expected) in ReadGeneratedCases("fixture"))
             Assert.True(expected.SequenceEqual(tokenizer.Encode(text)), $"tokenizer.json: ids differ for \"{Escape(text)}\"");
+    }
+
+    [Fact]
+    public void TokenizerJsonInTheNewerConverterLayoutGivesTheSameIds()
+    {
+        // Newer transformers converters write Precompiled + Strip + Replace(" {2,}" → "▁") and a single
+        // Metaspace with prepend_scheme "always": the same SentencePiece behaviour.
+        var doc = JsonNode.Parse(File.ReadAllText(Path.Combine(TextFixtures.DataDir, "hf_tokenizer", "tokenizer.json")))!;
+        var precompiled = doc["normalizer"]!["normalizers"]![0]!.DeepClone();
+        doc["normalizer"] = new JsonObject
+        {
+            ["type"] = "Sequence",
+            ["normalizers"] = new JsonArray(
+                precompiled,
+                new JsonObject { ["type"] = "Strip", ["strip_left"] = false, ["strip_right"] = true },
+                new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["Regex"] = " {2,}" }, ["content"] = "\u2581" }),
+        };
+        doc["pre_tokenizer"] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "\u2581", ["prepend_scheme"] = "always", ["split"] = true };
+        string dir = Directory.CreateTempSubdirectory("sora-text-json-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), doc.ToJsonString());
+            var tokenizer = SentencePieceTokenizer.Load(dir);
+            Assert.True(tokenizer.Model.Normalizer.AddDummyPrefix);
+            Assert.True(tokenizer.Model.Normalizer.RemoveExtraWhitespaces);
+            foreach (var (text, expected) in ReadGeneratedCases("fixture"))
+                Assert.True(expected.SequenceEqual(tokenizer.Encode(text)), $"tokenizer.json (newer layout): ids differ for \"{Escape(text)}\"");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Fact]

@@ -39,6 +39,18 @@ public sealed class GifWriterTests : IDisposable
     }
 
     [FfmpegFact]
+    public void TinyAndOddSizesRoundTripExactly()
+    {
+        foreach (var (h, w, colors) in new[] { (1, 1, 1), (1, 301, 3), (7, 5, 2), (13, 17, 40) })
+        {
+            var video = TestVideos.FewColors(frames: 2, height: h, width: w, colors: colors, seed: h * 1000 + w);
+            var path = Path.Combine(_dir, $"{h}x{w}.gif");
+            GifWriter.Write(video, path);
+            Assert.Equal(TestVideos.ExpectedBytes(video), Ffmpeg.DecodeRgb24("-i", path));
+        }
+    }
+
+    [FfmpegFact]
     public void NoiseThatFillsTheCodeTableManyTimesRoundTripsExactly()
     {
         // 256 colours of noise: the 4096-entry LZW table fills every few thousand pixels, so clear codes and

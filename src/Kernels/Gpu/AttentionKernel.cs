@@ -19,8 +19,9 @@ public readonly struct AttentionShape
     }
 
     /// <summary>Floats of dynamic shared memory one group needs.</summary>
+    /// <remarks>K/V rows are padded to head_dim + 1 so threads scoring different keys hit different banks.</remarks>
     public static int SharedFloats(int headDim, int queryTile, int keyTile) =>
-        2 * queryTile * headDim + keyTile * headDim + queryTile * keyTile + 3 * queryTile;
+        2 * queryTile * headDim + keyTile * (headDim + 1) + queryTile * keyTile + 3 * queryTile;
 }
 
 /// <summary>
@@ -34,6 +35,9 @@ public static class AttentionKernel
 {
     public const int TileInts = 5;
 
+    /// <summary>Static shared memory per group in floats (32 KB; see <see cref="GemmKernels.SharedFloats"/> for why static).</summary>
+    public const int SharedCapacity = 8192;
+
     public static void Run(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<int> tiles, ArrayView<float> bias, AttentionShape s)
     {
@@ -43,14 +47,15 @@ public static class AttentionKernel
         int qBegin = tiles[tile * TileInts], qCount = tiles[tile * TileInts + 1], qPos0 = tiles[tile * TileInts + 2];
         int kBegin = tiles[tile * TileInts + 3], kValid = tiles[tile * TileInts + 4];
 
-        var shared = SharedMemory.GetDynamic<float>();
+        var shared = SharedMemory.Allocate<float>(SharedCapacity);
         var qs = shared.SubView(0, bq * d);
         var os = shared.SubView(bq * d, bq * d);
-        var kv = shared.SubView(2 * bq * d, bk * d);
-        var p = shared.SubView(2 * bq * d + bk * d, bq * bk);
-        var rowMax = shared.SubView(2 * bq * d + bk * d + bq * bk, bq);
-        var rowSum = shared.SubView(2 * bq * d + bk * d + bq * bk + bq, bq);
-        var rescale = shared.SubView(2 * bq * d + bk * d + bq * bk + 2 * bq, bq);
+        int ldkv = d + 1;
+        var kv = shared.SubView(2 * bq * d, bk * ldkv);
+        var p = shared.SubView(2 * bq * d + bk * ldkv, bq * bk);
+        var rowMax = shared.SubView(2 * bq * d + bk * ldkv + bq * bk, bq);
+        var rowSum = shared.SubView(2 * bq * d + bk * ldkv + bq * bk + bq, bq);
+        var rescale = shared.SubView(2 * bq * d + bk * ldkv + bq * bk + 2 * bq, bq);
 
         long headOffset = (long)head * d;
         for (int e = tid; e < bq * d; e += threads)
@@ -72,7 +77,7 @@ public static class AttentionKernel
             for (int e = tid; e < bk * d; e += threads)
             {
                 int j = e / d, c = e - j * d;
-                kv[e] = j < kn ? k[(kBegin + kt + j) * s.Ldk + headOffset + c] : 0f;
+                kv[j * ldkv + c] = j < kn ? k[(kBegin + kt + j) * s.Ldk + headOffset + c] : 0f;
             }
             Group.Barrier();
             for (int e = tid; e < bq * bk; e += threads)
@@ -82,7 +87,7 @@ public static class AttentionKernel
                 if (r < qCount && j < kn)
                 {
                     float dot = 0f;
-                    for (int c = 0; c < d; c++) dot += qs[r * d + c] * kv[j * d + c];
+                    for (int c = 0; c < d; c++) dot += qs[r * d + c] * kv[j * ldkv + c];
                     score = dot;
                     if (s.HasBias != 0) score += bias[head * s.BiasWidth + (kt + j) - (qPos0 + r) + s.BiasCenter];
                 }
@@ -117,14 +122,14 @@ public static class AttentionKernel
             for (int e = tid; e < bk * d; e += threads)
             {
                 int j = e / d, c = e - j * d;
-                kv[e] = j < kn ? v[(kBegin + kt + j) * s.Ldv + headOffset + c] : 0f;
+                kv[j * ldkv + c] = j < kn ? v[(kBegin + kt + j) * s.Ldv + headOffset + c] : 0f;
             }
             Group.Barrier();
             for (int e = tid; e < bq * d; e += threads)
             {
                 int r = e / d, c = e - r * d;
                 float acc = os[e] * rescale[r];
-                for (int j = 0; j < kn; j++) acc += p[r * bk + j] * kv[j * d + c];
+                for (int j = 0; j < kn; j++) acc += p[r * bk + j] * kv[j * ldkv + c];
                 os[e] = acc;
             }
             Group.Barrier();

@@ -1,5 +1,4 @@
 using ILGPU;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -22,12 +21,56 @@ public readonly struct F32Values(ArrayView<float> data) : IReadFloat, IWriteFloa
     public void Write(long index, float value) => Data[index] = value;
 }
 
-/// <summary>IEEE half precision, as ILGPU's Half (System.Half does not compile into kernels).</summary>
-public readonly struct F16Values(ArrayView<Half> data) : IReadFloat, IWriteFloat
+/// <summary>
+/// IEEE half precision kept as its 16 raw bits and converted with integer operations: OpenCL devices without
+/// cl_khr_fp16 (PoCL on CPUs) reject ILGPU's Half type in kernels.
+/// </summary>
+public readonly struct F16Values(ArrayView<ushort> data) : IReadFloat, IWriteFloat
 {
-    public readonly ArrayView<Half> Data = data;
-    public float Read(long index) => Data[index];
-    public void Write(long index, float value) => Data[index] = (Half)value;
+    public readonly ArrayView<ushort> Data = data;
+    public float Read(long index) => HalfBits.ToFloat(Data[index]);
+    public void Write(long index, float value) => Data[index] = HalfBits.FromFloat(value);
+}
+
+/// <summary>binary16 ↔ binary32 by bit manipulation (exact widening; narrowing rounds to nearest, ties to even).</summary>
+public static class HalfBits
+{
+    public static float ToFloat(ushort h)
+    {
+        uint sign = (uint)(h & 0x8000) << 16;
+        uint exp = (uint)(h >> 10) & 0x1F;
+        uint mant = (uint)h & 0x3FF;
+        if (exp == 0x1F) return Interop.IntAsFloat(sign | 0x7F80_0000u | (mant << 13));
+        if (exp != 0) return Interop.IntAsFloat(sign | ((exp + 112) << 23) | (mant << 13));
+        // Zero or subnormal: mant·2⁻²⁴ is exact in float32.
+        float magnitude = mant * 5.9604644775390625e-8f;
+        return sign != 0 ? -magnitude : magnitude;
+    }
+
+    public static ushort FromFloat(float value)
+    {
+        uint f = Interop.FloatAsInt(value);
+        uint sign = (f >> 16) & 0x8000;
+        int exp = (int)((f >> 23) & 0xFF);
+        uint mant = f & 0x7F_FFFF;
+        if (exp == 0xFF) return (ushort)(sign | 0x7C00 | (mant != 0 ? 0x200 | (mant >> 13) : 0));
+        int e = exp - 127 + 15;
+        if (e >= 0x1F) return (ushort)(sign | 0x7C00);
+        if (e <= 0)
+        {
+            if (e < -10) return (ushort)sign;
+            mant |= 0x80_0000;
+            int shift = 14 - e;
+            uint sub = mant >> shift, rest = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+            if (rest > halfway || (rest == halfway && (sub & 1) != 0)) sub++;
+            return (ushort)(sign | sub);
+        }
+        uint h = sign | ((uint)e << 10) | (mant >> 13);
+        uint r = mant & 0x1FFF;
+        // A carry out of the mantissa correctly bumps the exponent (up to infinity).
+        if (r > 0x1000 || (r == 0x1000 && (h & 1) != 0)) h++;
+        return (ushort)h;
+    }
 }
 
 /// <summary>bfloat16 kept as its 16 raw bits: ILGPU has no bf16 type, and the widening is a shift.</summary>

@@ -47,7 +47,7 @@ public readonly struct MulOp : IBinaryOp
     public float Apply(float a, float b) => a * b;
 }
 
-/// <summary>a + s·b: CFG (a = uncond, b = cond − uncond is folded as below) and the Euler step.</summary>
+/// <summary>a + s·b (the Euler step: x + (σ_next − σ)·v).</summary>
 public readonly struct AxpyOp(float s) : IBinaryOp
 {
     public readonly float S = s;
@@ -70,10 +70,11 @@ public readonly struct Terms8
 
     public const int Capacity = 8;
 
-    public Terms8(ReadOnlySpan<ArrayView<float>> t, ReadOnlySpan<float> c)
+    /// <param name="unused">Any valid view, standing in for the slots beyond the terms given (never read).</param>
+    public Terms8(ReadOnlySpan<ArrayView<float>> t, ReadOnlySpan<float> c, ArrayView<float> unused)
     {
         Count = t.Length;
-        ArrayView<float> Get(ReadOnlySpan<ArrayView<float>> views, int i) => i < views.Length ? views[i] : views[0];
+        ArrayView<float> Get(ReadOnlySpan<ArrayView<float>> views, int i) => i < views.Length ? views[i] : unused;
         float Coef(ReadOnlySpan<float> cs, int i) => i < cs.Length ? cs[i] : 0f;
         (T0, T1, T2, T3) = (Get(t, 0), Get(t, 1), Get(t, 2), Get(t, 3));
         (T4, T5, T6, T7) = (Get(t, 4), Get(t, 5), Get(t, 6), Get(t, 7));
@@ -83,6 +84,7 @@ public readonly struct Terms8
 
     public float At(long i)
     {
+        if (Count == 0) return 0f;
         float s = C0 * T0[i];
         if (Count > 1) s += C1 * T1[i];
         if (Count > 2) s += C2 * T2[i];
@@ -155,8 +157,12 @@ public static class ElementwiseKernels
         }
         bool first = j < half;
         float angle = timesteps[b] * freqs[first ? j : j - half];
+        // Reduce to [−π, π] in double first: fast device sin/cos lose accuracy for angles up to ~1000 rad.
+        const double twoPi = 2 * Math.PI;
+        double a = angle;
+        float reduced = (float)(a - twoPi * XMath.Round(a / twoPi));
         bool useCos = first == (flip != 0);
-        y[i] = useCos ? XMath.Cos(angle) : XMath.Sin(angle);
+        y[i] = useCos ? XMath.Cos(reduced) : XMath.Sin(reduced);
     }
 
     /// <summary>y[i, :] = table[ids[i], :] widened to float32.</summary>

@@ -95,11 +95,15 @@ public readonly struct SiluAct : IActivation
 
 public static class Activations
 {
+    /// <summary>
+    /// gelu_tanh(v) = 0.5·v·(1 + tanh(u)) with u = √(2/π)·(v + 0.044715·v³), computed as v·σ(2u) = v / (1 + e^(−2u)):
+    /// the same function without tanh, whose fast PTX form (tanh.approx, ~2⁻¹¹ relative error) is too coarse
+    /// for f32 parity, and without cancellation for negative v.
+    /// </summary>
     public static float GeluTanh(float v)
     {
-        // 0.5·v·(1 + tanh(√(2/π)·(v + 0.044715·v³)))
-        float inner = 0.7978845608028654f * (v + 0.044715f * v * v * v);
-        return 0.5f * v * (1f + XMath.Tanh(inner));
+        float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        return v / (1f + XMath.Exp(-2f * u));
     }
 
     public static float Silu(float v) => v / (1f + XMath.Exp(-v));
@@ -158,16 +162,28 @@ public static class GemmKernels
 {
     public const int Block = 4;
 
+    /// <summary>
+    /// Floats of shared memory per group: a fixed static allocation, because ILGPU 1.5.3's OpenCL backend
+    /// keeps the dynamic shared-memory pointer in a program-scope variable that concurrently running groups
+    /// overwrite (wrong results on PoCL). Tiles must satisfy <see cref="SharedNeed"/> ≤ this.
+    /// </summary>
+    public const int SharedFloats = 2304;
+
+    /// <summary>Shared floats a launch needs: tile rows are padded by one so stores of consecutive k avoid bank conflicts.</summary>
+    public static long SharedNeed(int threadsX, int threadsY, int tileK) => (long)tileK * (Block * threadsX + 1 + Block * threadsY + 1);
+
     public static void Gemm<TA, TB, TO>(TA a, TB b, TO output, int m, int n, int k, int tileK)
         where TA : struct, IGemmInput where TB : struct, IGemmInput where TO : struct, IGemmOutput
     {
         int tx = Group.IdxX, ty = Group.IdxY, dx = Group.DimX, dy = Group.DimY;
         int bm = dy * Block, bn = dx * Block;
-        int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn;
+        // Row tiles on grid X (up to 2³¹−1 groups: conv M is output voxels, millions), column tiles on grid Y.
+        int row0 = Grid.IdxX * bm, col0 = Grid.IdxY * bn;
         int tid = ty * dx + tx, threads = dx * dy;
-        var shared = SharedMemory.GetDynamic<float>();
-        var aTile = shared.SubView(0, tileK * bm);
-        var bTile = shared.SubView(tileK * bm, tileK * bn);
+        var shared = SharedMemory.Allocate<float>(SharedFloats);
+        int lda = bm + 1, ldb = bn + 1;
+        var aTile = shared.SubView(0, tileK * lda);
+        var bTile = shared.SubView(tileK * lda, tileK * ldb);
 
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0;
         float c10 = 0, c11 = 0, c12 = 0, c13 = 0;
@@ -180,18 +196,18 @@ public static class GemmKernels
             {
                 int r = e / tileK, kk = e - r * tileK;
                 int gr = row0 + r, gk = k0 + kk;
-                aTile[kk * bm + r] = gr < m && gk < k ? a.Load(gr, gk) : 0f;
+                aTile[kk * lda + r] = gr < m && gk < k ? a.Load(gr, gk) : 0f;
             }
             for (int e = tid; e < tileK * bn; e += threads)
             {
                 int c = e / tileK, kk = e - c * tileK;
                 int gc = col0 + c, gk = k0 + kk;
-                bTile[kk * bn + c] = gc < n && gk < k ? b.Load(gc, gk) : 0f;
+                bTile[kk * ldb + c] = gc < n && gk < k ? b.Load(gc, gk) : 0f;
             }
             Group.Barrier();
             for (int kk = 0; kk < tileK; kk++)
             {
-                int ar = kk * bm + ty, bc = kk * bn + tx;
+                int ar = kk * lda + ty, bc = kk * ldb + tx;
                 float a0 = aTile[ar], a1 = aTile[ar + dy], a2 = aTile[ar + 2 * dy], a3 = aTile[ar + 3 * dy];
                 float b0 = bTile[bc], b1 = bTile[bc + dx], b2 = bTile[bc + 2 * dx], b3 = bTile[bc + 3 * dx];
                 c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;

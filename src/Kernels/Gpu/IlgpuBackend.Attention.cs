@@ -55,27 +55,54 @@ public sealed partial class IlgpuBackend
         }
         int tileCount = tiles.Count / AttentionKernel.TileInts;
         if (tileCount == 0 || h == 0 || d == 0) return;
-        var tileView = Upload<int>(tiles.ToArray(), temps);
+        var tileView = TileList(tiles);
         var shape = new AttentionShape(ldq, ldk, ldv, ldo, d, bq, bk, options.Scale, width, center, options.RelativeBias is null ? 0 : 1);
         var kernel = Kernel("attention", () => Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<int>, ArrayView<float>, AttentionShape>(AttentionKernel.Run));
-        var config = new KernelConfig(new Index2D(tileCount, h), new Index2D(Options.AttentionGroupSize, 1),
-            SharedMemoryConfig.RequestDynamic<float>(AttentionShape.SharedFloats(d, bq, bk)));
+        var config = new KernelConfig(new Index2D(tileCount, h), new Index2D(Options.AttentionGroupSize, 1));
         kernel(config, qv, kv, vv, ov, tileView, bias, shape);
     }
 
-    /// <summary>Query and key tiles, halved until the group's shared memory fits the device (48 KB on CUDA).</summary>
+    private readonly Dictionary<string, IlgpuStorage> _tileLists = new();
+    private const int MaxTileLists = 64;
+
+    /// <summary>
+    /// The tile list on the device, cached by content: a denoising loop repeats the same sequence layout in
+    /// every block and step, and an upload must wait for the copy (see <see cref="Upload{T}"/>).
+    /// </summary>
+    private ArrayView<int> TileList(List<int> tiles)
+    {
+        string key = string.Join(",", tiles);
+        lock (_tileLists)
+        {
+            if (!_tileLists.TryGetValue(key, out var storage))
+            {
+                if (_tileLists.Count >= MaxTileLists)
+                {
+                    foreach (var old in _tileLists.Values) old.Dispose();
+                    _tileLists.Clear();
+                }
+                var temps = new Temps();
+                Upload<int>(tiles.ToArray(), temps);
+                storage = temps.Single<IlgpuStorage>();
+                _tileLists[key] = storage;
+            }
+            return storage.View<int>().SubView(0, tiles.Count);
+        }
+    }
+
+    /// <summary>Query and key tiles, halved until they fit the kernel's static shared array (and the device).</summary>
     private (int QueryTile, int KeyTile) AttentionTiles(int d)
     {
         int bq = Options.AttentionQueryTile, bk = Options.AttentionKeyTile;
-        long limit = Accelerator.MaxSharedMemoryPerGroup;
+        long limit = Math.Min(Accelerator.MaxSharedMemoryPerGroup, AttentionKernel.SharedCapacity * sizeof(float));
         while ((long)AttentionShape.SharedFloats(d, bq, bk) * sizeof(float) > limit && (bq > 1 || bk > 1))
         {
             if (bk >= bq && bk > 1) bk /= 2;
             else bq /= 2;
         }
         if ((long)AttentionShape.SharedFloats(d, bq, bk) * sizeof(float) > limit)
-            throw new ArgumentException($"head_dim {d} needs more shared memory than {Accelerator.Name} has per group ({limit} bytes)");
+            throw new ArgumentException($"head_dim {d} needs more shared memory than the attention kernel has per group ({limit} bytes)");
         return (bq, bk);
     }
 

@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -70,12 +69,15 @@ public sealed unsafe partial class IlgpuBackend
         }
     }
 
-    private static void RawUpload(HostStorage host, long hostOffset, IlgpuStorage device, long deviceOffset, long count)
+    private void RawUpload(HostStorage host, long hostOffset, IlgpuStorage device, long deviceOffset, long count)
     {
         int size = DTypes.SizeOf(host.DType);
         long bytes = count * size;
         var target = (ArrayView1D<byte, Stride1D.Dense>)device.View<byte>().SubView(deviceOffset * size, bytes);
         target.CopyFromCPU(ref Unsafe.AsRef<byte>((byte*)host.Pointer + hostOffset * size), bytes);
+        // OpenCL enqueues the write without blocking: the host memory (often freed right after ToDevice)
+        // must stay valid until the queue has consumed it.
+        Accelerator.Synchronize();
     }
 
     private void RawDownload(IlgpuStorage device, long deviceOffset, HostStorage host, long hostOffset, long count)
@@ -124,7 +126,7 @@ public sealed unsafe partial class IlgpuBackend
         switch (src.DType)
         {
             case DType.F32: CopyTo(n, new F32Values(ss.View<float>()), from, ds, dst.DType, to); break;
-            case DType.F16: CopyTo(n, new F16Values(ss.View<Half>()), from, ds, dst.DType, to); break;
+            case DType.F16: CopyTo(n, new F16Values(ss.View<ushort>()), from, ds, dst.DType, to); break;
             case DType.BF16: CopyTo(n, new Bf16Values(ss.View<ushort>()), from, ds, dst.DType, to); break;
             default: throw new NotSupportedException(src.DType.ToString());
         }
@@ -136,7 +138,7 @@ public sealed unsafe partial class IlgpuBackend
         switch (dtype)
         {
             case DType.F32: CopyKernel<TR, F32Values>()(n, src, from, new F32Values(dst.View<float>()), to); break;
-            case DType.F16: CopyKernel<TR, F16Values>()(n, src, from, new F16Values(dst.View<Half>()), to); break;
+            case DType.F16: CopyKernel<TR, F16Values>()(n, src, from, new F16Values(dst.View<ushort>()), to); break;
             case DType.BF16: CopyKernel<TR, Bf16Values>()(n, src, from, new Bf16Values(dst.View<ushort>()), to); break;
             default: throw new NotSupportedException(dtype.ToString());
         }

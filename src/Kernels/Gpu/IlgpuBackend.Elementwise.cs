@@ -1,7 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -90,15 +89,10 @@ public sealed partial class IlgpuBackend
         if (y.ElementCount == 0) return;
         var kernel = Kernel("combine", () => Accelerator.LoadAutoGroupedStreamKernel<Index1D, Terms8, ArrayView<float>, float>(ElementwiseKernels.Combine));
         var n = Elements(y.ElementCount, "y");
-        if (terms.Length == 0)
-        {
-            kernel(n, new Terms8([yv], [0f]), yv, 0f);
-            return;
-        }
         if (terms.Length <= Terms8.Capacity)
         {
-            // One pass: each thread reads all its terms before writing, so y may be one of them.
-            kernel(n, new Terms8(views, coefficients), yv, 0f);
+            // One pass (no terms: zeros): each thread reads all its terms before writing, so y may be one of them.
+            kernel(n, new Terms8(views, coefficients, yv), yv, 0f);
             return;
         }
         // More terms than one launch takes: accumulate in a scratch buffer (y may alias a later term).
@@ -107,9 +101,9 @@ public sealed partial class IlgpuBackend
         for (int start = 0; start < terms.Length; start += Terms8.Capacity)
         {
             int count = Math.Min(Terms8.Capacity, terms.Length - start);
-            kernel(n, new Terms8(views.AsSpan(start, count), coefficients.Slice(start, count)), sv, start == 0 ? 0f : 1f);
+            kernel(n, new Terms8(views.AsSpan(start, count), coefficients.Slice(start, count), sv), sv, start == 0 ? 0f : 1f);
         }
-        kernel(n, new Terms8([sv], [1f]), yv, 0f);
+        kernel(n, new Terms8([sv], [1f], sv), yv, 0f);
     }
 
     public void Upsample2x(Tensor x, Tensor y)
@@ -162,7 +156,7 @@ public sealed partial class IlgpuBackend
         switch (table.DType)
         {
             case DType.F32: Gather(n, iv, new F32Values(ts.View<float>().SubView(table.Offset)), yv, d); break;
-            case DType.F16: Gather(n, iv, new F16Values(ts.View<Half>().SubView(table.Offset)), yv, d); break;
+            case DType.F16: Gather(n, iv, new F16Values(ts.View<ushort>().SubView(table.Offset)), yv, d); break;
             case DType.BF16: Gather(n, iv, new Bf16Values(ts.View<ushort>().SubView(table.Offset)), yv, d); break;
             default: throw new ArgumentException($"table has unsupported dtype {table.DType}", nameof(table));
         }

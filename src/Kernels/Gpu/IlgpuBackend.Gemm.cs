@@ -1,7 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -61,7 +60,7 @@ public sealed partial class IlgpuBackend
         switch (w.DType)
         {
             case DType.F32: LaunchGemm(a, new WeightRows<F32Values>(new F32Values(ws.View<float>().SubView(w.Offset)), k), output, m, n, k); break;
-            case DType.F16: LaunchGemm(a, new WeightRows<F16Values>(new F16Values(ws.View<Half>().SubView(w.Offset)), k), output, m, n, k); break;
+            case DType.F16: LaunchGemm(a, new WeightRows<F16Values>(new F16Values(ws.View<ushort>().SubView(w.Offset)), k), output, m, n, k); break;
             case DType.BF16: LaunchGemm(a, new WeightRows<Bf16Values>(new Bf16Values(ws.View<ushort>().SubView(w.Offset)), k), output, m, n, k); break;
             default: throw new ArgumentException($"w has unsupported dtype {w.DType}", nameof(w));
         }
@@ -73,8 +72,9 @@ public sealed partial class IlgpuBackend
         int tx = Options.GemmThreadsX, ty = Options.GemmThreadsY, tk = Options.GemmTileK;
         int bm = ty * GemmKernels.Block, bn = tx * GemmKernels.Block;
         var kernel = Kernel("gemm", () => Accelerator.LoadStreamKernel<TA, TB, TO, int, int, int, int>(GemmKernels.Gemm));
-        var grid = new Index2D((n + bn - 1) / bn, (m + bm - 1) / bm);
-        var config = new KernelConfig(grid, new Index2D(tx, ty), SharedMemoryConfig.RequestDynamic<float>(tk * (bm + bn)));
+        var grid = new Index2D((m + bm - 1) / bm, (n + bn - 1) / bn);
+        if (grid.Y > 65535) throw new ArgumentException($"GEMM N = {n} exceeds the {65535 * bn} columns one launch covers");
+        var config = new KernelConfig(grid, new Index2D(tx, ty));
         kernel(config, a, b, output, m, n, k, tk);
     }
 

@@ -58,7 +58,7 @@ public sealed partial class IlgpuBackend
         if (rows == 0 || shape.Width == 0) return;
         int group = Options.NormGroupSize;
         var kernel = Kernel("rownorm", () => Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RowNormShape>(NormKernels.Rows));
-        kernel(new KernelConfig(new Index1D(rows), new Index1D(group), SharedMemoryConfig.RequestDynamic<float>(group)), x, y, weight, bias, shape);
+        kernel(new KernelConfig(new Index1D(rows), new Index1D(group)), x, y, weight, bias, shape);
     }
 
     public void ChannelRmsNorm(Tensor x, Tensor gamma, Tensor? beta, Tensor y)

@@ -5,7 +5,6 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 using Sora.Runtime;
-using Half = ILGPU.Half;
 
 namespace Sora.Kernels.Gpu;
 
@@ -36,7 +35,7 @@ public sealed unsafe partial class IlgpuBackend : IBackend
         Options.Validate(accelerator);
         string kind = KindOf(accelerator.AcceleratorType);
         string id = kind == "ilgpu-cpu" ? kind : $"{kind}:{index}";
-        Device = new DeviceInfo(id, accelerator.Name, kind, accelerator.MemorySize);
+        Device = new DeviceInfo(id, accelerator.Name, kind, MemoryOf(accelerator.Device));
         _pool = new DevicePool(this, accelerator);
         _dummy = accelerator.Allocate1D<float>(1);
     }
@@ -94,12 +93,19 @@ public sealed unsafe partial class IlgpuBackend : IBackend
     /// An explicit context (not Default(): that turns on assertions under a debugger) with ILGPU.Algorithms'
     /// math (XMath maps to fast device intrinsics).
     /// </summary>
-    internal static Context CreateContext(Action<Context.Builder> devices) =>
-        Context.Create(b =>
+    internal static Context CreateContext(Action<Context.Builder> devices)
+    {
+        NativeDrivers.Register();
+        return Context.Create(b =>
         {
             devices(b);
             b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
         });
+    }
+
+    /// <summary>Device memory; ILGPU's CPU device reports long.MaxValue, so report the host's memory instead.</summary>
+    internal static long MemoryOf(ILGPU.Runtime.Device device) =>
+        device.MemorySize == long.MaxValue ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : device.MemorySize;
 
     internal static string KindOf(AcceleratorType type) => type switch
     {
@@ -181,6 +187,11 @@ public sealed unsafe partial class IlgpuBackend : IBackend
         if (_disposed) return;
         _disposed = true;
         Accelerator.Synchronize();
+        lock (_tileLists)
+        {
+            foreach (var t in _tileLists.Values) t.Dispose();
+            _tileLists.Clear();
+        }
         _pool.Dispose();
         _dummy.Dispose();
         Accelerator.Dispose();
@@ -268,6 +279,7 @@ public sealed unsafe partial class IlgpuBackend : IBackend
     /// <summary>Uploads a small host array into a temporary device buffer.</summary>
     internal ArrayView<T> Upload<T>(ReadOnlySpan<T> data, Temps temps) where T : unmanaged
     {
+        // Storage only sizes the bytes: 4-byte values (int ids, float parameters) ride in an F32-sized buffer.
         var dtype = sizeof(T) == 4 ? DType.F32 : throw new NotSupportedException(typeof(T).Name);
         var storage = temps.Add(NewStorage(dtype, Math.Max(1, data.Length)));
         if (data.Length > 0)
@@ -275,6 +287,8 @@ public sealed unsafe partial class IlgpuBackend : IBackend
             fixed (T* p = data)
                 ((ArrayView1D<byte, Stride1D.Dense>)storage.View<byte>().SubView(0, (long)data.Length * sizeof(T)))
                     .CopyFromCPU(ref Unsafe.AsRef<byte>(p), (long)data.Length * sizeof(T));
+            // The array is only pinned inside this block and OpenCL writes asynchronously: wait for the copy.
+            Accelerator.Synchronize();
         }
         return storage.View<T>().SubView(0, Math.Max(1, data.Length));
     }
@@ -294,6 +308,14 @@ public sealed unsafe partial class IlgpuBackend : IBackend
         {
             foreach (var item in _items) item.Dispose();
             _items.Clear();
+        }
+
+        /// <summary>Takes ownership of the one item held (it is no longer disposed with these temps).</summary>
+        public T Single<T>() where T : IDisposable
+        {
+            var item = (T)_items.Single();
+            _items.Clear();
+            return item;
         }
     }
 

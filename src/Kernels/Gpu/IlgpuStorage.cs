@@ -70,7 +70,7 @@ internal sealed class DevicePool(IlgpuBackend owner, Accelerator accelerator) : 
         {
             return accelerator.Allocate1D<byte>(size);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception)
         {
             lock (_lock) _currentBytes -= size;
             // Freeing cached buffers may make room; retry once before giving up.

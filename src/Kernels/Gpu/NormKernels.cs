@@ -28,12 +28,15 @@ public readonly struct RowNormShape(int width, float eps, RowNormKind kind, int 
 /// </summary>
 public static class NormKernels
 {
+    /// <summary>Largest row-norm group: the reduction scratch is a static shared array (see <see cref="GemmKernels.SharedFloats"/>).</summary>
+    public const int MaxGroupSize = 1024;
+
     public static void Rows(ArrayView<float> x, ArrayView<float> y, ArrayView<float> weight, ArrayView<float> bias, RowNormShape s)
     {
         int row = Grid.IdxX, tid = Group.IdxX, threads = Group.DimX;
         int n = s.Width;
         long start = (long)row * n;
-        var scratch = SharedMemory.GetDynamic<float>();
+        var scratch = SharedMemory.Allocate<float>(MaxGroupSize);
 
         float mean = 0f;
         if (s.Kind != RowNormKind.Rms)

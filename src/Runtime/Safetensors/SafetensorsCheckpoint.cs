@@ -47,39 +47,57 @@ public sealed class SafetensorsCheckpoint : IDisposable
     private static SafetensorsCheckpoint OpenIndex(string indexPath)
     {
         if (!File.Exists(indexPath)) throw new SafetensorsException(indexPath, null, "index file not found");
-        Dictionary<string, string> weightMap = new(StringComparer.Ordinal);
+        var weightMap = ReadWeightMap(indexPath);
+        string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
+        var shards = weightMap.Values.Distinct(StringComparer.Ordinal).Select(s => System.IO.Path.Combine(dir, s)).ToArray();
+        var ckpt = OpenFiles(indexPath, shards);
+        try
+        {
+            foreach (var (name, shard) in weightMap)
+            {
+                if (!ckpt._byName.TryGetValue(name, out var f))
+                    throw new SafetensorsException(indexPath, name, $"listed in the index but missing from shard {shard}");
+                if (System.IO.Path.GetFileName(f.Path) != shard)
+                    throw new SafetensorsException(indexPath, name, $"the index places it in {shard} but it is in {System.IO.Path.GetFileName(f.Path)}");
+            }
+            foreach (var (name, f) in ckpt._byName)
+                if (!weightMap.ContainsKey(name))
+                    throw new SafetensorsException(indexPath, name, $"stored in shard {System.IO.Path.GetFileName(f.Path)} but not listed in the index");
+            return ckpt;
+        }
+        catch
+        {
+            ckpt.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The "weight_map" of an index: tensor name → shard file name (a plain file name in the index's folder).</summary>
+    private static Dictionary<string, string> ReadWeightMap(string indexPath)
+    {
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new SafetensorsException(indexPath, null, "index is not a JSON object");
             if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
                 throw new SafetensorsException(indexPath, null, "index has no weight_map object");
+            // EnumerateObject yields every occurrence of a repeated key, so duplicates are caught here
             foreach (var p in wm.EnumerateObject())
-                weightMap[p.Name] = p.Value.GetString() ?? throw new SafetensorsException(indexPath, p.Name, "shard name is not a string");
+            {
+                if (p.Value.ValueKind != JsonValueKind.String)
+                    throw new SafetensorsException(indexPath, p.Name, "shard name is not a string");
+                string shard = p.Value.GetString()!;
+                if (shard.Length == 0 || shard is "." or ".." || shard != System.IO.Path.GetFileName(shard) || shard.Contains('\\'))
+                    throw new SafetensorsException(indexPath, p.Name, $"shard name '{shard}' must be a file in the index's folder");
+                if (!weightMap.TryAdd(p.Name, shard))
+                    throw new SafetensorsException(indexPath, p.Name, "listed twice in weight_map");
+            }
         }
         catch (JsonException e) { throw new SafetensorsException(indexPath, null, "index is not valid JSON: " + e.Message, e); }
-        catch (InvalidOperationException e) { throw new SafetensorsException(indexPath, null, "index is malformed: " + e.Message, e); }
-
-        string dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
-        var shards = weightMap.Values.Distinct().Select(s =>
-        {
-            if (s.Contains('/') || s.Contains('\\') || s == "..") throw new SafetensorsException(indexPath, null, $"shard name '{s}' must be a file in the index's folder");
-            return System.IO.Path.Combine(dir, s);
-        }).ToArray();
-        var ckpt = OpenFiles(indexPath, shards);
-        foreach (var (name, shard) in weightMap)
-        {
-            if (!ckpt._byName.TryGetValue(name, out var f))
-            {
-                ckpt.Dispose();
-                throw new SafetensorsException(indexPath, name, $"listed in the index but missing from shard {shard}");
-            }
-            if (System.IO.Path.GetFileName(f.Path) != shard)
-            {
-                ckpt.Dispose();
-                throw new SafetensorsException(indexPath, name, $"the index places it in {shard} but it is in {System.IO.Path.GetFileName(f.Path)}");
-            }
-        }
-        return ckpt;
+        catch (IOException e) { throw new SafetensorsException(indexPath, null, "cannot read the index: " + e.Message, e); }
+        return weightMap;
     }
 
     private static SafetensorsCheckpoint OpenFiles(string source, IEnumerable<string> paths)
@@ -108,5 +126,6 @@ public sealed class SafetensorsCheckpoint : IDisposable
     {
         foreach (var f in _files) f.Dispose();
         _files.Clear();
+        _byName.Clear();
     }
 }

@@ -4,7 +4,7 @@ namespace Sora.Runtime.Safetensors;
 public sealed class SafetensorsException : Exception
 {
     public SafetensorsException(string path, string? tensor, string problem, Exception? inner = null)
-        : base(tensor is null ? $"{path}: {problem}" : $"{path}: tensor '{tensor}': {problem}", inner)
+        : base(tensor is null ? $"{path}: {problem}" : $"{path}: tensor '{Shorten(tensor)}': {problem}", inner)
     {
         Path = path;
         Tensor = tensor;
@@ -12,4 +12,7 @@ public sealed class SafetensorsException : Exception
 
     public string Path { get; }
     public string? Tensor { get; }
+
+    // a hostile header can hold megabyte-long names; the message stays readable
+    private static string Shorten(string name) => name.Length <= 200 ? name : name[..200] + "...";
 }

@@ -28,7 +28,7 @@ internal static class HfTokenizerJson
             {
                 return Build(doc.RootElement);
             }
-            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException)
+            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
             {
                 throw new InvalidDataException("malformed tokenizer.json: " + e.Message, e);
             }

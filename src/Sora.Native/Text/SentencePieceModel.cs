@@ -162,22 +162,16 @@ public sealed record SentencePieceModel
         {
             if (field is 1 or 2) ProtobufReader.Expect("NormalizerSpec", field, wt, WireType.LengthDelimited);
             if (field is 3 or 4 or 5) ProtobufReader.Expect("NormalizerSpec", field, wt, WireType.Varint);
-            spec = field switch
+            switch (field)
             {
-                1 => spec with { Name = reader.ReadString() },
-                2 => spec with { PrecompiledCharsMap = reader.ReadBytes().ToArray() },
-                3 => spec with { AddDummyPrefix = reader.ReadBool() },
-                4 => spec with { RemoveExtraWhitespaces = reader.ReadBool() },
-                5 => spec with { EscapeWhitespaces = reader.ReadBool() },
-                _ => SkipField(ref reader, wt, spec),
-            };
+                case 1: spec = spec with { Name = reader.ReadString() }; break;
+                case 2: spec = spec with { PrecompiledCharsMap = reader.ReadBytes().ToArray() }; break;
+                case 3: spec = spec with { AddDummyPrefix = reader.ReadBool() }; break;
+                case 4: spec = spec with { RemoveExtraWhitespaces = reader.ReadBool() }; break;
+                case 5: spec = spec with { EscapeWhitespaces = reader.ReadBool() }; break;
+                default: reader.Skip(wt); break; // normalization_rule_tsv: already compiled into the charsmap
+            }
         }
-        return spec;
-    }
-
-    private static NormalizerSpec SkipField(ref ProtobufReader reader, WireType wt, NormalizerSpec spec)
-    {
-        reader.Skip(wt);
         return spec;
     }
 }

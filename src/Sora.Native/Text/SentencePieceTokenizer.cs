@@ -17,6 +17,7 @@ public sealed class SentencePieceTokenizer
     private readonly SentencePieceNormalizer _normalizer;
     private readonly ByteTrie _pieces = new();
     private readonly Dictionary<string, int> _byteIds = new(StringComparer.Ordinal);
+    private readonly int _unkId = -1;
     private readonly float _minScore = float.MaxValue;
     // sentencepiece starts the maximum at FLT_MIN (the smallest positive normal float), not at -FLT_MAX.
     private readonly float _maxScore = 1.17549435e-38f;
@@ -30,7 +31,6 @@ public sealed class SentencePieceTokenizer
 
         var userDefined = new ByteTrie();
         bool anyUserDefined = false;
-        int unkCount = 0;
         for (int id = 0; id < model.Pieces.Count; id++)
         {
             var p = model.Pieces[id];
@@ -50,17 +50,16 @@ public sealed class SentencePieceTokenizer
                     AddPiece(p.Piece, id); // in the trie, skipped by Viterbi
                     break;
                 case PieceType.Unknown:
-                    unkCount++;
-                    if (id != model.UnkId) throw new InvalidDataException($"unknown piece '{p.Piece}' has id {id} but unk_id is {model.UnkId}");
+                    // As in sentencepiece, the unknown piece's position is the unk id.
+                    if (_unkId >= 0) throw new InvalidDataException($"unknown piece defined twice (ids {_unkId} and {id})");
+                    _unkId = id;
                     break;
                 case PieceType.Byte:
                     _byteIds[p.Piece] = id;
                     break;
             }
         }
-        if (unkCount != 1) throw new InvalidDataException($"the model must define exactly one unknown piece, found {unkCount}");
-        if (model.EosId < 0 || model.EosId >= model.Pieces.Count)
-            throw new InvalidDataException($"eos id {model.EosId} is outside the vocabulary of {model.Pieces.Count} pieces");
+        if (_unkId < 0) throw new InvalidDataException("the model defines no unknown piece");
         if (model.ByteFallback)
             for (int b = 0; b < 256; b++)
                 if (!_byteIds.ContainsKey(BytePiece((byte)b)))
@@ -75,7 +74,7 @@ public sealed class SentencePieceTokenizer
     }
 
     public int VocabSize => _model.Pieces.Count;
-    public int UnkId => _model.UnkId;
+    public int UnkId => _unkId;
     public int EosId => _model.EosId;
     public int PadId => _model.PadId;
     public int BosId => _model.BosId;
@@ -129,7 +128,7 @@ public sealed class SentencePieceTokenizer
         bool prevUnknown = false;
         foreach (var (start, length, id) in Viterbi(normalized))
         {
-            bool unknown = id == _model.UnkId;
+            bool unknown = id == _unkId;
             if (unknown && _model.ByteFallback)
             {
                 for (int i = 0; i < length; i++) ids.Add(_byteIds[BytePiece(normalized[start + i])]);
@@ -150,6 +149,8 @@ public sealed class SentencePieceTokenizer
     public int[] EncodeForModel(string text, int maxLength = 512)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 1);
+        if (EosId < 0 || EosId >= VocabSize)
+            throw new InvalidOperationException($"the model has no usable </s> piece (eos id {EosId}) to end the sequence with");
         int[] pieces = Encode(text);
         int n = Math.Min(pieces.Length, maxLength - 1);
         var ids = new int[n + 1];
@@ -206,7 +207,7 @@ public sealed class SentencePieceTokenizer
             {
                 int end = start + charLength;
                 float candidate = unkScore + scoreHere;
-                if (bestStart[end] == -1 || candidate > bestScore[end]) Update(end, candidate, start, _model.UnkId);
+                if (bestStart[end] == -1 || candidate > bestScore[end]) Update(end, candidate, start, _unkId);
             }
             start += charLength;
         }

@@ -79,14 +79,22 @@ public sealed class Umt5Encoder : IDisposable
             throw new ArgumentOutOfRangeException(nameof(paddedLength), $"{ids.Length} ids do not fit in {paddedLength} rows");
         using var real = Encode(ids);
         var result = _backend.Allocate(DType.F32, paddedLength, Config.DModel);
-        _backend.Copy(real, result.Slice(0, 0, ids.Length));
-        if (paddedLength > ids.Length)
+        try
         {
-            using var zeros = Tensor.ZerosHost(DType.F32, paddedLength - ids.Length, Config.DModel);
-            using var deviceZeros = _backend.ToDevice(zeros);
-            _backend.Copy(deviceZeros, result.Slice(0, ids.Length, paddedLength - ids.Length));
+            _backend.Copy(real, result.Slice(0, 0, ids.Length));
+            if (paddedLength > ids.Length)
+            {
+                using var zeros = Tensor.ZerosHost(DType.F32, paddedLength - ids.Length, Config.DModel);
+                using var deviceZeros = _backend.ToDevice(zeros);
+                _backend.Copy(deviceZeros, result.Slice(0, ids.Length, paddedLength - ids.Length));
+            }
+            return result;
         }
-        return result;
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -113,8 +121,16 @@ public sealed class Umt5Encoder : IDisposable
         var flat = ids.SelectMany(row => row).ToArray();
         using var packed = Forward(flat, ids.Length, length, validLengths);
         var result = _backend.Allocate(DType.F32, ids.Length, length, Config.DModel);
-        _backend.Copy(packed.Reshape(ids.Length, length, Config.DModel), result);
-        return result;
+        try
+        {
+            _backend.Copy(packed.Reshape(ids.Length, length, Config.DModel), result);
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Runs the encoder on <paramref name="sequences"/> packed sequences of <paramref name="length"/> tokens each.</summary>

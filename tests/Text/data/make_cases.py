@@ -49,6 +49,34 @@ TEXTS = [
 ]
 
 
+# Character pools for the seeded random strings: whitespace of several kinds, Latin, accents and combining
+# marks, full-width and compatibility forms (NFKC expands them), CJK, Hangul, emoji with ZWJ / skin tones,
+# controls and NUL. No surrogates (they are not text).
+POOLS = [
+    " ", "  ", "\t", "\n", "\r", "\u3000", "\u00a0", "\u2003", "\u200b",
+    "abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", ".,;:!?'\"()[]{}<>-_/\\@#$%^&*+=~`|",
+    "àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßœ", "\u0301\u0308\u0327\u030a", "ＡＢＣａｂｃ０１２！？（）　",
+    "ﬁﬂﬃ½¼²₂ⅫⅣ①㍻ﷺ™℃№", "日本語中文字漢字ひらがなカタカナｶﾀｶﾅ", "한국어텍스트", "Ελληνικάрусскийالعربيةעבריתहिन्दीไทย",
+    "🎉🚀👍🏽👨\u200d👩\u200d👧🇯🇵", "\u0001\u0007\u007f\u0000\u00ad\ufeff", "▁", "Wan2.1", "<extra_id_0>", "</s>",
+]
+
+
+def random_texts(count, seed=1234):
+    import random
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            pool = rng.choice(POOLS)
+            if len(pool) > 1 and rng.random() < 0.7:
+                parts.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 6))))
+            else:
+                parts.append(pool)
+        texts.append("".join(parts))
+    return texts
+
+
 def train_corpus(path):
     with open(path, "w", encoding="utf-8") as out:
         for f in sorted(glob.glob("/usr/share/common-licenses/*")):
@@ -158,9 +186,13 @@ def main():
     cases = {}
     for name, path in models.items():
         sp = spm.SentencePieceProcessor(model_file=path)
-        cases[name] = [[t, sp.encode(t)] for t in TEXTS]
+        cases[name] = [[t, sp.encode(t)] for t in TEXTS + random_texts(300)]
     with open(os.path.join(HERE, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
-        json.dump({"sentencepiece_version": spm.__version__, "cases": cases}, f, ensure_ascii=False, indent=0)
+        # One case per line, so a diff of regenerated data is readable.
+        f.write('{"sentencepiece_version": %s, "cases": {\n' % json.dumps(spm.__version__))
+        f.write(",\n".join('%s: [\n%s\n]' % (json.dumps(name), ",\n".join(json.dumps(c, ensure_ascii=False) for c in model_cases))
+                          for name, model_cases in cases.items()))
+        f.write("\n}}\n")
 
 
 if __name__ == "__main__":

@@ -4,17 +4,6 @@ using Sora.Runtime;
 namespace Sora.Native.Wan.Vae;
 
 /// <summary>
-/// A layer of the chunked VAE: called once per chunk of frames in order, it returns a new tensor (the caller
-/// owns it; the input stays the caller's). Layers that look back in time keep what they need from earlier
-/// chunks; <see cref="Reset"/> forgets it before the next encode or decode.
-/// </summary>
-internal interface IChunkLayer
-{
-    Tensor Forward(Tensor x);
-    void Reset();
-}
-
-/// <summary>
 /// Wan's causal 3D convolution (diffusers <c>WanCausalConv3d</c>): spatial zero padding on both sides, time
 /// padding of 2·p frames in front only. Run chunk by chunk it carries the last 2 frames of its input: the next
 /// chunk reads them in place of that many zero frames, which makes the chunked result equal to one causal
@@ -68,6 +57,20 @@ internal sealed class CausalConv3d : IChunkLayer
     private void KeepLastFrames(Tensor x)
     {
         int t = x.Dim(1);
+        if (_cache is { } full && full.Dim(1) == CacheFrames)
+        {
+            // Steady state: overwrite the 2-frame cache in place instead of holding a second one.
+            if (t >= CacheFrames)
+            {
+                _backend.Copy(x.Slice(1, t - CacheFrames, CacheFrames), full);
+            }
+            else
+            {
+                _backend.Copy(full.Slice(1, 1, 1), full.Slice(1, 0, 1));
+                _backend.Copy(x, full.Slice(1, 1, 1));
+            }
+            return;
+        }
         int fromX = Math.Min(t, CacheFrames);
         int cached = _cache?.Dim(1) ?? 0;
         int fromCache = Math.Min(CacheFrames - fromX, cached);
@@ -82,38 +85,5 @@ internal sealed class CausalConv3d : IChunkLayer
     {
         _cache?.Dispose();
         _cache = null;
-    }
-}
-
-/// <summary>Wan's channel-first RMS norm (gamma [C,1,1,1] or [C,1,1], no bias) over every position of x [C, ...].</summary>
-internal sealed class RmsNorm
-{
-    private readonly IBackend _backend;
-    private readonly Tensor _gamma;
-    private readonly int _channels;
-
-    public RmsNorm(WeightSet weights, string name, IBackend backend, int channels, bool perFrame = false)
-    {
-        _backend = backend;
-        _channels = channels;
-        var gamma = perFrame ? weights.Take(name, channels, 1, 1) : weights.Take(name, channels, 1, 1, 1);
-        _gamma = gamma.Reshape(channels);
-    }
-
-    /// <summary>A new tensor norm(x), followed by SiLU when <paramref name="silu"/> (the pre-activation of every conv).</summary>
-    public Tensor Forward(Tensor x, bool silu)
-    {
-        var y = _backend.Allocate(DType.F32, x.Shape);
-        Apply(x, y, silu);
-        return y;
-    }
-
-    /// <summary>Overwrites x with norm(x) (then SiLU): for inputs nothing else reads, saving one activation.</summary>
-    public void ApplyInPlace(Tensor x, bool silu) => Apply(x, x, silu);
-
-    private void Apply(Tensor x, Tensor y, bool silu)
-    {
-        _backend.ChannelRmsNorm(x.Reshape(_channels, -1), _gamma, null, y.Reshape(_channels, -1));
-        if (silu) _backend.Silu(y, y);
     }
 }

@@ -6,13 +6,12 @@ namespace Sora.Native.Wan.Vae;
 /// <summary>
 /// diffusers <c>WanDecoder3d</c>: conv_in → mid block → up_blocks (num_res_blocks+1 residual blocks each, then
 /// an upsampler except after the last) → norm_out, SiLU → conv_out. Each upsampler halves the channels, so
-/// every stage after the first starts from half the previous stage's width.
+/// every stage after the first starts from half the previous stage's width. Runs one frame at a time
+/// (<see cref="FrameStream"/>): a temporal upsampler's two output frames go through the rest one after the other.
 /// </summary>
-internal sealed class Decoder : IChunkLayer
+internal sealed class Decoder
 {
-    private readonly CausalConv3d _convIn;
-    private readonly MidBlock _mid;
-    private readonly List<IChunkLayer> _upBlocks = new();
+    private readonly FrameStream _stream;
     private readonly RmsNorm _normOut;
     private readonly CausalConv3d _convOut;
 
@@ -23,39 +22,43 @@ internal sealed class Decoder : IChunkLayer
         int[] dims = mult.Select(m => b * m).ToArray();
         bool[] temporalUp = config.TemperalDownsample.Reverse().ToArray();
 
-        _convIn = CausalConv3d.Cube(weights, "decoder.conv_in", backend, config.ZDim, dims[0]);
-        _mid = new MidBlock(weights, "decoder.mid_block", backend, dims[0]);
+        var layers = new List<IChunkLayer>
+        {
+            CausalConv3d.Cube(weights, "decoder.conv_in", backend, config.ZDim, dims[0]),
+            new MidBlock(weights, "decoder.mid_block", backend, dims[0]),
+        };
         int stages = config.DimMult.Length;
         for (int i = 0; i < stages; i++)
         {
             int inDim = i == 0 ? dims[0] : dims[i] / 2, outDim = dims[i + 1];
             string block = $"decoder.up_blocks.{i}";
             for (int r = 0; r <= config.NumResBlocks; r++, inDim = outDim)
-                _upBlocks.Add(new ResidualBlock(weights, $"{block}.resnets.{r}", backend, inDim, outDim));
+                layers.Add(new ResidualBlock(weights, $"{block}.resnets.{r}", backend, inDim, outDim));
             if (i != stages - 1)
-                _upBlocks.Add(new Upsample(weights, $"{block}.upsamplers.0", backend, outDim, temporalUp[i]));
+                layers.Add(new Upsample(weights, $"{block}.upsamplers.0", backend, outDim, temporalUp[i]));
         }
+        _stream = new FrameStream(backend, layers);
         _normOut = new RmsNorm(weights, "decoder.norm_out.gamma", backend, dims[^1]);
         _convOut = CausalConv3d.Cube(weights, "decoder.conv_out", backend, dims[^1], config.OutChannels);
     }
 
-    public Tensor Forward(Tensor x)
+    /// <summary>
+    /// Decodes the next latent frame z [z_dim, 1, h, w] (owned: freed here); <paramref name="emit"/> receives the
+    /// output frames in order, each [out_channels, 1, H, W], valid only during the call (it may modify it).
+    /// </summary>
+    public void Forward(Tensor z, Action<Tensor> emit)
     {
-        var h = _convIn.Forward(x);
-        h = Encoder.Step(_mid, h);
-        foreach (var layer in _upBlocks) h = Encoder.Step(layer, h);
-        using (h)
+        _stream.Run(z, x =>
         {
-            _normOut.ApplyInPlace(h, silu: true);
-            return _convOut.Forward(h);
-        }
+            _normOut.ApplyInPlace(x, silu: true);
+            using var y = _convOut.Forward(x);
+            emit(y);
+        });
     }
 
     public void Reset()
     {
-        _convIn.Reset();
-        _mid.Reset();
-        foreach (var layer in _upBlocks) layer.Reset();
+        _stream.Reset();
         _convOut.Reset();
     }
 }

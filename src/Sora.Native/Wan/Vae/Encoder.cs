@@ -6,57 +6,52 @@ namespace Sora.Native.Wan.Vae;
 /// <summary>
 /// diffusers <c>WanEncoder3d</c>: conv_in → down_blocks (a flat list: per stage num_res_blocks residual blocks,
 /// then a downsampler between stages) → mid block → norm_out, SiLU → conv_out to 2·z channels (mean ‖ logvar).
+/// Runs one frame at a time (<see cref="FrameStream"/>): a temporal downsampler answers every second frame.
 /// </summary>
-internal sealed class Encoder : IChunkLayer
+internal sealed class Encoder
 {
-    private readonly CausalConv3d _convIn;
-    private readonly List<IChunkLayer> _downBlocks = new();
-    private readonly MidBlock _mid;
+    private readonly FrameStream _stream;
     private readonly RmsNorm _normOut;
     private readonly CausalConv3d _convOut;
 
     public Encoder(WeightSet weights, IBackend backend, WanVaeConfig config)
     {
         int[] dims = [config.BaseDim, .. config.DimMult.Select(m => config.BaseDim * m)];
-        _convIn = CausalConv3d.Cube(weights, "encoder.conv_in", backend, config.InChannels, dims[0]);
-        int stages = config.DimMult.Length;
+        var layers = new List<IChunkLayer> { CausalConv3d.Cube(weights, "encoder.conv_in", backend, config.InChannels, dims[0]) };
+        int block = 0, stages = config.DimMult.Length;
         for (int stage = 0; stage < stages; stage++)
         {
             int inDim = dims[stage], outDim = dims[stage + 1];
             for (int r = 0; r < config.NumResBlocks; r++, inDim = outDim)
-                _downBlocks.Add(new ResidualBlock(weights, $"encoder.down_blocks.{_downBlocks.Count}", backend, inDim, outDim));
+                layers.Add(new ResidualBlock(weights, $"encoder.down_blocks.{block++}", backend, inDim, outDim));
             if (stage != stages - 1)
-                _downBlocks.Add(new Downsample(weights, $"encoder.down_blocks.{_downBlocks.Count}", backend, outDim, config.TemperalDownsample[stage]));
+                layers.Add(new Downsample(weights, $"encoder.down_blocks.{block++}", backend, outDim, config.TemperalDownsample[stage]));
         }
         int top = dims[^1];
-        _mid = new MidBlock(weights, "encoder.mid_block", backend, top);
+        layers.Add(new MidBlock(weights, "encoder.mid_block", backend, top));
+        _stream = new FrameStream(backend, layers);
         _normOut = new RmsNorm(weights, "encoder.norm_out.gamma", backend, top);
         _convOut = CausalConv3d.Cube(weights, "encoder.conv_out", backend, top, 2 * config.ZDim);
     }
 
-    public Tensor Forward(Tensor x)
+    /// <summary>
+    /// Encodes the next video frame x [in_channels, 1, H, W] (owned: freed here); <paramref name="emit"/> receives
+    /// each latent frame [2·z, 1, h, w] as soon as it is complete (after the first frame, then every 4th),
+    /// valid only during the call.
+    /// </summary>
+    public void Forward(Tensor x, Action<Tensor> emit)
     {
-        var h = _convIn.Forward(x);
-        foreach (var layer in _downBlocks) h = Step(layer, h);
-        h = Step(_mid, h);
-        using (h)
+        _stream.Run(x, h =>
         {
             _normOut.ApplyInPlace(h, silu: true);
-            return _convOut.Forward(h);
-        }
-    }
-
-    /// <summary>Runs one layer and frees its input, so a chunk holds at most two activations at a time.</summary>
-    internal static Tensor Step(IChunkLayer layer, Tensor input)
-    {
-        using (input) return layer.Forward(input);
+            using var y = _convOut.Forward(h);
+            emit(y);
+        });
     }
 
     public void Reset()
     {
-        _convIn.Reset();
-        foreach (var layer in _downBlocks) layer.Reset();
-        _mid.Reset();
+        _stream.Reset();
         _convOut.Reset();
     }
 }

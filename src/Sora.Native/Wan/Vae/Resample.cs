@@ -36,8 +36,8 @@ internal sealed class FrameConv2d
 /// <remarks>
 /// The time step (3D only) keeps the very first frame of the sequence as it is; every later frame j goes through
 /// a causal (3,1,1) conv to 2C channels whose halves become frames 2j and 2j+1. The first frame is not part of
-/// that conv's history, so its cache starts with the second chunk. Decoding feeds one latent frame per chunk,
-/// so the first chunk is exactly that one frame.
+/// that conv's history, so its cache starts with the second call. The decoder streams one frame at a time,
+/// so the first call holds exactly that first frame.
 /// </remarks>
 internal sealed class Upsample : IChunkLayer
 {
@@ -63,7 +63,7 @@ internal sealed class Upsample : IChunkLayer
         {
             if (!_seenFirstFrame)
             {
-                if (x.Dim(1) != 1) throw new InvalidOperationException($"the first chunk of a temporal upsampler must be one frame, got {x.Dim(1)}");
+                if (x.Dim(1) != 1) throw new InvalidOperationException($"the first call of a temporal upsampler must be one frame, got {x.Dim(1)}");
                 _seenFirstFrame = true;
             }
             else
@@ -104,9 +104,9 @@ internal sealed class Upsample : IChunkLayer
 /// stride 2 per frame; the 3D one then halves time with a (3,1,1) stride-2 conv.
 /// </summary>
 /// <remarks>
-/// The time conv leaves the first chunk (the first frame alone when encoding) as it is and remembers its last
-/// frame; each later chunk is convolved without padding behind that remembered frame, so output j ≥ 1 sees
-/// frames 2j−2, 2j−1, 2j of the whole sequence.
+/// The time conv lets the very first frame through as it is; after that, output j ≥ 1 is the conv over frames
+/// 2j−2, 2j−1, 2j of the sequence (no padding). Fed one frame at a time it keeps the previous two frames as the
+/// conv's time cache and answers only every second frame.
 /// </remarks>
 internal sealed class Downsample : IChunkLayer
 {
@@ -115,10 +115,10 @@ internal sealed class Downsample : IChunkLayer
     private readonly FrameConv2d _conv;
     private readonly Tensor? _timeWeight;
     private readonly Tensor? _timeBias;
-    private Tensor? _lastFrame;
+    private Tensor? _history; // the last 1 or 2 frames after the spatial conv
 
-    // The remembered frame stands in front of the chunk as a 1-frame cache over a 1-frame "padding".
-    private static readonly Conv3dGeometry TimeGeometry = new(3, 1, 1, StrideT: 2, PadT0: 1);
+    // The 2 history frames stand in front of the new frame as the cache over 2 frames of "padding".
+    private static readonly Conv3dGeometry TimeGeometry = new(3, 1, 1, StrideT: 2, PadT0: 2);
 
     public Downsample(WeightSet weights, string name, IBackend backend, int channels, bool temporal)
     {
@@ -133,38 +133,47 @@ internal sealed class Downsample : IChunkLayer
         }
     }
 
-    public Tensor Forward(Tensor x)
+    public Tensor? Forward(Tensor x)
     {
         var y = _conv.Forward(x);
         if (_timeWeight is null) return y;
+        if (y.Dim(1) != 1) throw new InvalidOperationException($"a temporal downsampler takes one frame at a time, got {y.ShapeString}");
 
-        int t = y.Dim(1);
-        if (_lastFrame is null)
+        if (_history is null)
         {
-            _lastFrame = LastFrame(y);
+            _history = Copy(y); // the first frame passes through and heads the history
             return y;
         }
-        if (t < 2) throw new InvalidOperationException($"a temporal downsampler needs chunks of at least 2 frames after the first, got {t}");
         using (y)
         {
-            var z = _backend.Allocate(DType.F32, _channels, TimeGeometry.OutT(t), y.Dim(2), y.Dim(3));
-            _backend.Conv3d(y, _timeWeight, _timeBias, z, TimeGeometry, _lastFrame);
-            _lastFrame.Dispose();
-            _lastFrame = LastFrame(y);
+            if (_history.Dim(1) == 1)
+            {
+                // First frame of a pair: nothing to give until its partner arrives.
+                var pair = _backend.Allocate(DType.F32, _channels, 2, y.Dim(2), y.Dim(3));
+                _backend.Copy(_history, pair.Slice(1, 0, 1));
+                _backend.Copy(y, pair.Slice(1, 1, 1));
+                _history.Dispose();
+                _history = pair;
+                return null;
+            }
+            var z = _backend.Allocate(DType.F32, _channels, 1, y.Dim(2), y.Dim(3));
+            _backend.Conv3d(y, _timeWeight, _timeBias, z, TimeGeometry, _history);
+            _history.Dispose();
+            _history = Copy(y);
             return z;
         }
     }
 
-    private Tensor LastFrame(Tensor y)
+    private Tensor Copy(Tensor frame)
     {
-        var last = _backend.Allocate(DType.F32, _channels, 1, y.Dim(2), y.Dim(3));
-        _backend.Copy(y.Slice(1, y.Dim(1) - 1, 1), last);
-        return last;
+        var copy = _backend.Allocate(DType.F32, frame.Shape);
+        _backend.Copy(frame, copy);
+        return copy;
     }
 
     public void Reset()
     {
-        _lastFrame?.Dispose();
-        _lastFrame = null;
+        _history?.Dispose();
+        _history = null;
     }
 }

@@ -7,9 +7,10 @@ namespace Sora.Native.Wan;
 
 /// <summary>
 /// The Wan2.1 video VAE (diffusers <c>AutoencoderKLWan</c>): 8× in space and 4× in time, causal in time.
-/// Video is processed in chunks (encode: the first frame alone, then 4 frames at a time; decode: one latent frame
-/// at a time) with each causal layer carrying the last frames it needs, so working memory does not grow with the
-/// number of frames; only the result grows. One encode or decode at a time per instance (the caches are state).
+/// Video is streamed one frame at a time through encoder and decoder, each causal layer carrying the last frames
+/// it needs (the reference's chunks, first frame alone then 4 frames, or one latent frame, give the same result
+/// because every layer is causal), so working memory does not grow with the number of frames; only the result
+/// grows. One encode or decode at a time per instance (the caches are state).
 /// </summary>
 public sealed class WanVae : IDisposable
 {
@@ -80,15 +81,18 @@ public sealed class WanVae : IDisposable
             int written = 0;
             for (int i = 0; i < t; i++)
             {
-                using var z = _backend.Allocate(DType.F32, ZDim, 1, h, w);
-                _backend.Copy(latents.Slice(1, i, 1), z);
-                using var zq = _postQuantConv.Forward(z);
-                using var chunk = _decoder.Forward(zq);
-                _backend.Clamp(chunk, -1f, 1f, chunk);
-                int n = chunk.Dim(1);
-                if (written + n > frames) throw new InvalidOperationException($"decoder produced {written + n} frames, expected {frames}");
-                _backend.Copy(chunk, video.Slice(1, written, n));
-                written += n;
+                Tensor zq;
+                using (var z = _backend.Allocate(DType.F32, ZDim, 1, h, w))
+                {
+                    _backend.Copy(latents.Slice(1, i, 1), z);
+                    zq = _postQuantConv.Forward(z);
+                }
+                _decoder.Forward(zq, frame =>
+                {
+                    if (written == frames) throw new InvalidOperationException($"decoder produced more than {frames} frames");
+                    _backend.Clamp(frame, -1f, 1f, frame);
+                    _backend.Copy(frame, video.Slice(1, written++, 1));
+                });
             }
             if (written != frames) throw new InvalidOperationException($"decoder produced {written} frames, expected {frames}");
             return video;
@@ -126,18 +130,18 @@ public sealed class WanVae : IDisposable
         {
             _encoder.Reset();
             int written = 0;
-            for (int i = 0; i < latentFrames; i++)
+            for (int f = 0; f < 1 + tf * (latentFrames - 1); f++)
             {
-                int start = i == 0 ? 0 : 1 + tf * (i - 1), count = i == 0 ? 1 : tf;
-                using var x = _backend.Allocate(DType.F32, Config.InChannels, count, video.Dim(2), video.Dim(3));
-                _backend.Copy(video.Slice(1, start, count), x);
-                using var e = _encoder.Forward(x);
-                using var q = _quantConv.Forward(e);
-                int n = q.Dim(1);
-                if (written + n > latentFrames) throw new InvalidOperationException($"encoder produced {written + n} latent frames, expected {latentFrames}");
-                _backend.Copy(q.Slice(0, 0, ZDim), mean.Slice(1, written, n));
-                _backend.Copy(q.Slice(0, ZDim, ZDim), logVar.Slice(1, written, n));
-                written += n;
+                var x = _backend.Allocate(DType.F32, Config.InChannels, 1, video.Dim(2), video.Dim(3));
+                _backend.Copy(video.Slice(1, f, 1), x);
+                _encoder.Forward(x, latent =>
+                {
+                    if (written == latentFrames) throw new InvalidOperationException($"encoder produced more than {latentFrames} latent frames");
+                    using var q = _quantConv.Forward(latent);
+                    _backend.Copy(q.Slice(0, 0, ZDim), mean.Slice(1, written, 1));
+                    _backend.Copy(q.Slice(0, ZDim, ZDim), logVar.Slice(1, written, 1));
+                    written++;
+                });
             }
             if (written != latentFrames) throw new InvalidOperationException($"encoder produced {written} latent frames, expected {latentFrames}");
             // diffusers' DiagonalGaussianDistribution clamps the log-variance.

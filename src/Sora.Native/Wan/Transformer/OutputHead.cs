@@ -1,0 +1,73 @@
+using Sora.Native.Loading;
+using Sora.Runtime;
+
+namespace Sora.Native.Wan.Transformer;
+
+/// <summary>Output: (shift, scale) = scale_shift_table [1,2,D] + temb (not timestep_proj); proj_out(LN(x)·(1+scale)+shift).</summary>
+internal sealed class OutputHead
+{
+    private readonly IBackend _backend;
+    private readonly int _dim;
+    private readonly float _eps;
+    private readonly Tensor _scaleShiftTable;
+    private readonly Linear _proj;
+
+    public OutputHead(WeightSet weights, WanTransformerConfig config, IBackend backend)
+    {
+        _backend = backend;
+        _dim = config.Dim;
+        _eps = config.Eps;
+        _scaleShiftTable = weights.Take("scale_shift_table", 1, 2, _dim);
+        _proj = new Linear(weights, "proj_out", _dim, config.OutChannels * config.PatchVolume, backend);
+    }
+
+    /// <summary>A new tensor [rows, C_out·pt·ph·pw] with features (kt, kh, kw, c), for x [rows, D] and temb [1, D].</summary>
+    public Tensor Forward(Tensor x, Tensor temb)
+    {
+        var table = _scaleShiftTable.Reshape(2, _dim);
+        using var modulation = _backend.Allocate(DType.F32, 2, _dim);
+        _backend.Add(table.Slice(0, 0, 1), temb, modulation.Slice(0, 0, 1));
+        _backend.Add(table.Slice(0, 1, 1), temb, modulation.Slice(0, 1, 1));
+        using var normed = _backend.Allocate(DType.F32, x.Dim(0), _dim);
+        _backend.AdaLnModulate(x, shift: modulation.Slice(0, 0, 1).Reshape(_dim), scale: modulation.Slice(0, 1, 1).Reshape(_dim), _eps, normed);
+        return _proj.Forward(normed);
+    }
+}
+
+/// <summary>patch_embedding: a Conv3d with kernel = stride = patch, computed as Patchify + GEMM with the weight viewed [D, C·pt·ph·pw].</summary>
+internal sealed class PatchEmbedding
+{
+    private readonly IBackend _backend;
+    private readonly int[] _patch;
+    private readonly Tensor _weight, _bias;
+
+    public PatchEmbedding(WeightSet weights, WanTransformerConfig config, IBackend backend)
+    {
+        _backend = backend;
+        _patch = config.PatchSize;
+        int d = config.Dim;
+        var conv = weights.Take("patch_embedding.weight", d, config.InChannels, _patch[0], _patch[1], _patch[2]);
+        // Patchify orders features (c, kt, kh, kw): exactly the flattened layout of the conv weight's last four axes.
+        _weight = conv.Reshape(d, config.InChannels * config.PatchVolume);
+        _bias = weights.Take("patch_embedding.bias", d);
+    }
+
+    /// <summary>A new tensor [T'·H'·W', D] of tokens ordered (frame, row, column) for latents [C, T, H, W].</summary>
+    public Tensor Forward(Tensor latents)
+    {
+        int tokens = latents.Dim(1) / _patch[0] * (latents.Dim(2) / _patch[1]) * (latents.Dim(3) / _patch[2]);
+        using var patches = _backend.Allocate(DType.F32, tokens, _weight.Dim(1));
+        _backend.Patchify(latents, _patch[0], _patch[1], _patch[2], patches);
+        var y = _backend.Allocate(DType.F32, tokens, _weight.Dim(0));
+        try
+        {
+            _backend.Gemm(patches, _weight, _bias, y);
+            return y;
+        }
+        catch
+        {
+            y.Dispose();
+            throw;
+        }
+    }
+}

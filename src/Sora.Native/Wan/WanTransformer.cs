@@ -1,0 +1,228 @@
+using Sora.Native.Loading;
+using Sora.Native.Wan.Transformer;
+using Sora.Runtime;
+using Sora.Runtime.Safetensors;
+
+namespace Sora.Native.Wan;
+
+/// <summary>
+/// The Wan2.1 diffusion transformer (diffusers <c>WanTransformer3DModel</c>, text-to-video): patch embedding →
+/// timestep and text conditioning → blocks (AdaLN self-attention with 3-axis RoPE, cross-attention to the text,
+/// gated FFN) → modulated output norm → proj_out → unpatchify. Predicts the flow velocity.
+/// Weights keep their stored dtype; activations are f32. Not thread-safe (it caches RoPE tables).
+/// </summary>
+public sealed class WanTransformer : IDisposable
+{
+    private readonly IBackend _backend;
+    private readonly SafetensorsCheckpoint _checkpoint;
+    private readonly WeightSet _weights;
+    private readonly PatchEmbedding _patchEmbedding;
+    private readonly TimestepEmbedder _timeEmbedder;
+    private readonly TextEmbedder _textEmbedder;
+    private readonly WanTransformerBlock[] _blocks;
+    private readonly OutputHead _head;
+    private readonly Dictionary<(int, int, int), RotaryTables> _rope = new();
+    private bool _disposed;
+
+    private WanTransformer(WanTransformerConfig config, IBackend backend, SafetensorsCheckpoint checkpoint, WeightSet weights)
+    {
+        Config = config;
+        _backend = backend;
+        _checkpoint = checkpoint;
+        _weights = weights;
+        _patchEmbedding = new PatchEmbedding(weights, config, backend);
+        _timeEmbedder = new TimestepEmbedder(weights, "condition_embedder", config, backend);
+        _textEmbedder = new TextEmbedder(weights, "condition_embedder.text_embedder", config, backend);
+        _blocks = new WanTransformerBlock[config.NumLayers];
+        for (int i = 0; i < config.NumLayers; i++) _blocks[i] = new WanTransformerBlock(weights, $"blocks.{i}", config, backend);
+        _head = new OutputHead(weights, config, backend);
+        weights.EnsureAllBound();
+    }
+
+    public WanTransformerConfig Config { get; }
+
+    /// <summary>Loads transformer/config.json and its safetensors weights (one file or a sharded index) onto the backend.</summary>
+    public static WanTransformer Load(string transformerDir, IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(transformerDir);
+        ArgumentNullException.ThrowIfNull(backend);
+        if (!Directory.Exists(transformerDir)) throw new ModelLoadException($"{transformerDir}: transformer folder not found");
+        var config = WanTransformerConfig.Load(Path.Combine(transformerDir, "config.json"));
+        SafetensorsCheckpoint checkpoint;
+        try { checkpoint = SafetensorsCheckpoint.Open(transformerDir); }
+        catch (SafetensorsException e) { throw new ModelLoadException(e.Message, e); }
+        var weights = new WeightSet(checkpoint, backend);
+        try
+        {
+            return new WanTransformer(config, backend, checkpoint, weights);
+        }
+        catch
+        {
+            weights.Dispose();
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The velocity for latents [C, T, H, W] at <paramref name="timestep"/> (0..1000 scale) given text embeddings
+    /// [N, text_dim] (the pipeline passes 512 rows: real tokens, then zero rows). Returns a new tensor [C_out, T, H, W].
+    /// </summary>
+    public Tensor Forward(Tensor latents, float timestep, Tensor textEmbeds)
+    {
+        using var text = EncodeText(textEmbeds);
+        using var batched = Forward(latents, timestep, text);
+        var result = _backend.Allocate(DType.F32, batched.Shape[1..]);
+        _backend.Copy(batched.Reshape(batched.Shape[1..]), result);
+        return result;
+    }
+
+    /// <summary>
+    /// Projects one or more prompts' embeddings [N_b, text_dim] once: the text embedder and every block's
+    /// cross-attention keys and values depend only on the prompt, so a denoising loop reuses them at every step.
+    /// </summary>
+    public WanTextContext EncodeText(params Tensor[] textEmbeds)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(textEmbeds);
+        if (textEmbeds.Length == 0) throw new ArgumentException("at least one text embedding is needed", nameof(textEmbeds));
+        var offsets = new int[textEmbeds.Length + 1];
+        for (int b = 0; b < textEmbeds.Length; b++)
+        {
+            var e = textEmbeds[b] ?? throw new ArgumentNullException(nameof(textEmbeds), $"text embedding {b} is null");
+            if (e.Rank != 2 || e.Dim(1) != Config.TextDim || e.Dim(0) < 1)
+                throw new ArgumentException($"text embedding {b} must be [N≥1, text_dim={Config.TextDim}], got {e.ShapeString}", nameof(textEmbeds));
+            if (e.DType != DType.F32) throw new ArgumentException($"text embedding {b} must be F32, got {DTypes.SafetensorsName(e.DType)}", nameof(textEmbeds));
+            offsets[b + 1] = offsets[b] + e.Dim(0);
+        }
+
+        using var packed = _backend.Allocate(DType.F32, offsets[^1], Config.TextDim);
+        for (int b = 0; b < textEmbeds.Length; b++) _backend.Copy(textEmbeds[b], packed.Slice(0, offsets[b], offsets[b + 1] - offsets[b]));
+        using var context = _textEmbedder.Forward(packed);
+        var keys = new List<TextKeys>(_blocks.Length);
+        try
+        {
+            foreach (var block in _blocks)
+            {
+                var (k, v) = block.CrossAttention.ProjectText(context);
+                keys.Add(new TextKeys(k, v));
+            }
+            return new WanTextContext(keys, textEmbeds.Length == 1 ? null : offsets);
+        }
+        catch
+        {
+            foreach (var k in keys) k.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The velocity of the same latents [C, T, H, W] under each of the context's B prompts, computed as one packed
+    /// batch (classifier-free guidance runs the conditional and unconditional pass together). Returns a new
+    /// tensor [B, C_out, T, H, W] in the context's prompt order.
+    /// </summary>
+    public Tensor Forward(Tensor latents, float timestep, WanTextContext text)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(latents);
+        ArgumentNullException.ThrowIfNull(text);
+        if (!float.IsFinite(timestep)) throw new ArgumentOutOfRangeException(nameof(timestep), timestep, "timestep must be finite");
+        var (frames, rows, columns) = Grid(latents);
+        int batch = text.Count, tokens = frames * rows * columns, dim = Config.Dim;
+        var layout = new PackedLayout(batch == 1 ? null : Enumerable.Range(0, batch + 1).Select(b => b * tokens).ToArray(), text.Offsets);
+        var rope = Rope(frames, rows, columns);
+
+        using var x = _backend.Allocate(DType.F32, batch * tokens, dim);
+        using (var embedded = _patchEmbedding.Forward(latents))
+            for (int b = 0; b < batch; b++) _backend.Copy(embedded, x.Slice(0, b * tokens, tokens));
+
+        var (temb, timestepProj) = _timeEmbedder.Forward(timestep);
+        using (temb)
+        using (timestepProj)
+        {
+            for (int i = 0; i < _blocks.Length; i++) _blocks[i].Forward(x, timestepProj, text.Block(i), rope, layout);
+
+            using var projected = _head.Forward(x, temb);
+            int[] p = Config.PatchSize;
+            var output = _backend.Allocate(DType.F32, batch, Config.OutChannels, latents.Dim(1), latents.Dim(2), latents.Dim(3));
+            try
+            {
+                for (int b = 0; b < batch; b++)
+                    _backend.Unpatchify(projected.Slice(0, b * tokens, tokens), p[0], p[1], p[2],
+                        output.Slice(0, b, 1).Reshape(output.Shape[1..]));
+                return output;
+            }
+            catch
+            {
+                output.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>The post-patch grid (T', H', W') of latents, checked against the config.</summary>
+    private (int Frames, int Rows, int Columns) Grid(Tensor latents)
+    {
+        int[] p = Config.PatchSize;
+        if (latents.Rank != 4 || latents.Dim(0) != Config.InChannels)
+            throw new ArgumentException($"latents must be [C={Config.InChannels}, T, H, W], got {latents.ShapeString}", nameof(latents));
+        if (latents.DType != DType.F32) throw new ArgumentException($"latents must be F32, got {DTypes.SafetensorsName(latents.DType)}", nameof(latents));
+        for (int a = 0; a < 3; a++)
+        {
+            int size = latents.Dim(a + 1);
+            if (size < p[a] || size % p[a] != 0)
+                throw new ArgumentException($"latents {latents.ShapeString}: axis {a + 1} ({size}) must be a positive multiple of the patch size {p[a]}", nameof(latents));
+            if (size / p[a] > Config.RopeMaxSeqLen)
+                throw new ArgumentException($"latents {latents.ShapeString}: axis {a + 1} has {size / p[a]} patches, more than rope_max_seq_len = {Config.RopeMaxSeqLen}", nameof(latents));
+        }
+        return (latents.Dim(1) / p[0], latents.Dim(2) / p[1], latents.Dim(3) / p[2]);
+    }
+
+    private RotaryTables Rope(int frames, int rows, int columns)
+    {
+        if (!_rope.TryGetValue((frames, rows, columns), out var tables))
+        {
+            tables = new RotaryTables(_backend, Config.AttentionHeadDim, frames, rows, columns);
+            _rope[(frames, rows, columns)] = tables;
+        }
+        return tables;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var t in _rope.Values) t.Dispose();
+        _rope.Clear();
+        _weights.Dispose();
+        _checkpoint.Dispose();
+    }
+}
+
+/// <summary>
+/// Prompts projected for the transformer's cross-attention (see <see cref="WanTransformer.EncodeText"/>): one
+/// key/value pair per block for all prompts packed back to back. Dispose to free them.
+/// </summary>
+public sealed class WanTextContext : IDisposable
+{
+    private readonly IReadOnlyList<TextKeys> _blocks;
+
+    internal WanTextContext(IReadOnlyList<TextKeys> blocks, int[]? offsets)
+    {
+        _blocks = blocks;
+        Offsets = offsets;
+    }
+
+    /// <summary>Number of prompts B.</summary>
+    public int Count => Offsets is null ? 1 : Offsets.Length - 1;
+
+    /// <summary>Cumulative row starts of the prompts (B+1 entries); null for a single prompt.</summary>
+    internal int[]? Offsets { get; }
+
+    internal TextKeys Block(int index) => _blocks[index];
+
+    public void Dispose()
+    {
+        foreach (var b in _blocks) b.Dispose();
+    }
+}

@@ -1,0 +1,379 @@
+"""Trains the shipped default model (weights/) from scratch on synthetic clips. Deterministic seeds.
+
+    /usr/bin/python3 tools/train-default-model/train.py            # all stages
+    /usr/bin/python3 tools/train-default-model/train.py --stage dit --dit-minutes 5   # resume one stage
+
+Stages: tokenizer -> vae -> latents -> dit -> export. Work files go to tools/train-default-model/work/ (ignored).
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from data import COLORS, MOTIONS, SHAPES, WAN_NEGATIVE_PROMPT, all_combos, caption, render, sample_batch  # noqa
+from spm_words import add_word_pieces  # noqa: E402
+from wan_torch import UMT5Encoder, WanTransformer, WanVAE, load_safetensors, save_safetensors  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+WORK = os.path.join(HERE, "work")
+OUT = os.path.join(ROOT, "weights")
+
+FRAMES, H, W = 9, 32, 32
+TEXT_LEN = 512  # the pipeline pads prompt embeddings to 512 rows (zeros after the real tokens)
+FLOW_SHIFT = 3.0
+
+VAE_CFG = {
+    "_class_name": "AutoencoderKLWan", "_diffusers_version": "0.40.0.dev0", "attn_scales": [], "base_dim": 8,
+    "decoder_base_dim": None, "dim_mult": [1, 2, 4, 4], "dropout": 0.0, "in_channels": 3, "is_residual": False,
+    "latents_mean": [0.0] * 8, "latents_std": [1.0] * 8, "num_res_blocks": 1, "out_channels": 3,
+    "patch_size": None, "scale_factor_spatial": 8, "scale_factor_temporal": 4,
+    "temperal_downsample": [False, True, True], "z_dim": 8,
+}
+TE_CFG = {
+    "architectures": ["UMT5EncoderModel"], "model_type": "umt5", "d_model": 32, "d_kv": 16, "d_ff": 64,
+    "num_heads": 2, "num_layers": 2, "num_decoder_layers": 2, "vocab_size": 80,
+    "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
+    "feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu_new", "is_gated_act": True,
+    "layer_norm_epsilon": 1e-06, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0,
+    "tie_word_embeddings": False, "scalable_attention": True, "torch_dtype": "float32",
+    "tokenizer_class": "T5Tokenizer",
+}
+DIT_CFG = {
+    "_class_name": "WanTransformer3DModel", "_diffusers_version": "0.40.0.dev0", "added_kv_proj_dim": None,
+    "attention_head_dim": 32, "cross_attn_norm": True, "eps": 1e-06, "ffn_dim": 512, "freq_dim": 64,
+    "image_dim": None, "in_channels": 8, "num_attention_heads": 4, "num_layers": 4, "out_channels": 8,
+    "patch_size": [1, 2, 2], "pos_embed_seq_len": None, "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 1024, "text_dim": 32,
+}
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+# ---------------------------------------------------------------- tokenizer
+def stage_tokenizer():
+    import sentencepiece as spm
+    os.makedirs(WORK, exist_ok=True)
+    corpus = os.path.join(WORK, "captions.txt")
+    with open(corpus, "w") as f:
+        for c, s, m, bg in all_combos():
+            f.write(caption(c, s, m, bg) + "\n")
+    spm.SentencePieceTrainer.train(
+        input=corpus, model_prefix=os.path.join(WORK, "spiece_base"), model_type="unigram", vocab_size=40,
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0,
+        normalization_rule_name="nmt_nfkc_cf", num_threads=1, minloglevel=2)
+    words = sorted({w for c in all_combos() for w in caption(*c).split()})
+    add_word_pieces(os.path.join(WORK, "spiece_base.model"), os.path.join(WORK, "spiece.model"), words)
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(WORK, "spiece.model"))
+    assert sp.get_piece_size() <= TE_CFG["vocab_size"]
+    log("tokenizer: vocab", sp.get_piece_size(), sp.encode("a yellow square moving up on a black background",
+                                                            out_type=str))
+
+
+def tokenizer():
+    import sentencepiece as spm
+    return spm.SentencePieceProcessor(model_file=os.path.join(WORK, "spiece.model"))
+
+
+def ids_for_model(sp, text):
+    return sp.encode(text)[:TEXT_LEN - 1] + [1]
+
+
+# ---------------------------------------------------------------- VAE
+def stage_vae(minutes):
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    vae = WanVAE(VAE_CFG)
+    with torch.no_grad():  # start with a narrow posterior: at logvar 0 the sampling noise would drown the signal
+        vae.quant_conv.bias[vae.z:] = -6.0
+    ck = os.path.join(WORK, "vae.pt")
+    if os.path.exists(ck):
+        vae.load_state_dict(torch.load(ck))
+        log("vae: resumed")
+    opt = torch.optim.Adam(vae.parameters(), lr=1e-3)
+    t0, step = time.time(), 0
+    while time.time() - t0 < minutes * 60:
+        frames = 5 if step % 3 else FRAMES  # mostly 5-frame clips (cheaper); the 9-frame ones keep the 3rd latent frame
+        x, _ = sample_batch(rng, 4, frames, H, W, holdout=False)
+        x = torch.from_numpy(x)
+        mean, logvar = vae.encode(x)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        y = vae.decode(z, clamp=False)
+        bg = x[:, :, :, :1, :1]
+        wgt = 1.0 + 8.0 * ((x - bg).abs().sum(1, keepdim=True) > 0.2).float()  # the small object matters most
+        rec = (wgt * (y - x) ** 2).mean()
+        kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
+        loss = rec + 1e-4 * kl
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 0.5)  # RMS norms over few channels spike without it
+        for g in opt.param_groups:
+            g["lr"] = 1e-3 if time.time() - t0 < minutes * 40 else 3e-4
+        opt.step()
+        step += 1
+        if step % 20 == 0:
+            log(f"vae step {step} rec {rec.item():.4f} kl {kl.item():.2f}")
+            torch.save(vae.state_dict(), ck)
+    torch.save(vae.state_dict(), ck)
+    log(f"vae: {step} steps in {(time.time() - t0) / 60:.1f} min")
+
+
+def stage_decoder(minutes):
+    """Decoder-only fine-tuning with the encoder frozen: runs beside the DiT training (the DiT learns the frozen
+    encoder's latents, which this stage does not change)."""
+    torch.manual_seed(5)
+    rng = np.random.default_rng(5)
+    vae = WanVAE(VAE_CFG)
+    ck = os.path.join(WORK, "vae_dec.pt")
+    vae.load_state_dict(torch.load(ck if os.path.exists(ck) else os.path.join(WORK, "vae.pt")))
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    t0, step = time.time(), 0
+    while time.time() - t0 < minutes * 60:
+        x, _ = sample_batch(rng, 4, FRAMES if step % 3 == 0 else 5, H, W, holdout=False)
+        x = torch.from_numpy(x)
+        with torch.no_grad():
+            mean, logvar = vae.encode(x)
+            z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        y = vae.decode(z, clamp=False)
+        bg = x[:, :, :, :1, :1]
+        wgt = 1.0 + 8.0 * ((x - bg).abs().sum(1, keepdim=True) > 0.2).float()
+        wgt[:, :, 0] *= 4.0  # the first frame has a latent frame of its own and came out worst
+        rec = (wgt * (y - x) ** 2).mean()
+        opt.zero_grad()
+        rec.backward()
+        torch.nn.utils.clip_grad_norm_(params, 0.5)
+        opt.step()
+        step += 1
+        if step % 20 == 0:
+            log(f"decoder step {step} rec {rec.item():.4f}")
+            torch.save(vae.state_dict(), ck)
+    torch.save(vae.state_dict(), ck)
+    log(f"decoder: {step} steps in {(time.time() - t0) / 60:.1f} min")
+
+
+def load_vae(final=False):
+    """final: the decoder-fine-tuned weights when that stage ran (its encoder is unchanged)."""
+    vae = WanVAE(VAE_CFG)
+    ck = os.path.join(WORK, "vae_dec.pt")
+    vae.load_state_dict(torch.load(ck if final and os.path.exists(ck) else os.path.join(WORK, "vae.pt")))
+    return vae.eval()
+
+
+# ---------------------------------------------------------------- dataset latents
+def stage_latents(n):
+    rng = np.random.default_rng(2)
+    vae = load_vae()
+    lat, caps = [], []
+    t0 = time.time()
+    with torch.no_grad():
+        for i in range(0, n, 16):
+            x, c = sample_batch(rng, 16, FRAMES, H, W, holdout=True)
+            lat.append(vae.encode(torch.from_numpy(x))[0])
+            caps += c
+            if i % 320 == 0:
+                log(f"latents {i}/{n}")
+    lat = torch.cat(lat)
+    mean = lat.mean(dim=(0, 2, 3, 4))
+    std = lat.std(dim=(0, 2, 3, 4))
+    torch.save({"latents": lat, "captions": caps, "mean": mean, "std": std}, os.path.join(WORK, "latents.pt"))
+    log(f"latents: {lat.shape} in {time.time() - t0:.0f}s; mean {mean.numpy().round(3)} std {std.numpy().round(3)}")
+
+
+# ---------------------------------------------------------------- DiT (+ text encoder, trained jointly)
+def encode_texts(te, sp, texts):
+    """Real-token rows per text, de-duplicated padding: returns ctx [B, Lmax+1, d] and key_bias [B, Lmax+1].
+    Rows n..511 of the pipeline's [512, d] are all zero, so they collapse into one zero row whose attention weight
+    counts (512 - n) times: key_bias = log(512 - n) there, -inf for unused rows. Same math as 512 rows."""
+    ids = [ids_for_model(sp, t) for t in texts]
+    L = max(len(i) for i in ids)
+    B = len(ids)
+    tok = torch.zeros(B, L, dtype=torch.long)
+    mask = torch.zeros(B, L)
+    for b, i in enumerate(ids):
+        tok[b, :len(i)] = torch.tensor(i)
+        mask[b, :len(i)] = 1
+    out = te(tok, mask) * mask[..., None]
+    ctx = torch.cat([out, torch.zeros(B, 1, out.shape[-1])], dim=1)
+    bias = torch.full((B, L + 1), float("-inf"))
+    for b, i in enumerate(ids):
+        n = len(i)
+        bias[b, :n] = 0.0
+        bias[b, n] = math.log(TEXT_LEN - n)  # rows n..L-1 stay -inf: they stand for nothing
+    return ctx, bias
+
+
+def pad512(te, sp, text):
+    ids = ids_for_model(sp, text)
+    e = torch.zeros(1, TEXT_LEN, TE_CFG["d_model"])
+    with torch.no_grad():
+        e[0, :len(ids)] = te(torch.tensor([ids]))[0]
+    return e
+
+
+def new_text_encoder():
+    torch.manual_seed(3)
+    te = UMT5Encoder(TE_CFG)
+    with torch.no_grad():
+        for n, p in te.named_parameters():
+            if n.endswith("layer_norm.weight"):
+                p.fill_(1.0)
+            elif "relative_attention_bias" in n:
+                p.normal_(0, 1.0)
+            elif n == "shared.weight":
+                p.normal_(0, 1.0)
+            else:
+                p.normal_(0, p.shape[-1] ** -0.5)
+    return te
+
+
+def stage_dit(minutes, batch):
+    torch.manual_seed(4)
+    rng = np.random.default_rng(4)
+    sp = tokenizer()
+    d = torch.load(os.path.join(WORK, "latents.pt"))
+    lat = (d["latents"] - d["mean"].view(1, -1, 1, 1, 1)) / d["std"].view(1, -1, 1, 1, 1)
+    caps = d["captions"]
+    te = new_text_encoder()
+    dit = WanTransformer(DIT_CFG)
+    with torch.no_grad():  # adaLN-zero style start: gates and output at zero
+        dit.proj_out.weight.mul_(0.1)
+    ck = os.path.join(WORK, "dit.pt")
+    if os.path.exists(ck):
+        s = torch.load(ck)
+        dit.load_state_dict(s["dit"])
+        te.load_state_dict(s["te"])
+        log("dit: resumed")
+    params = list(dit.parameters()) + list(te.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    ema = {k: v.detach().clone() for k, v in dit.state_dict().items()}
+    ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
+    t0, step = time.time(), 0
+    last_save = t0
+    while time.time() - t0 < minutes * 60:
+        idx = rng.integers(len(lat), size=batch)
+        x0 = lat[idx]
+        texts = []
+        for i in idx:
+            r = rng.random()
+            texts.append("" if r < 0.06 else WAN_NEGATIVE_PROMPT if r < 0.12 else caps[i])
+        u = torch.from_numpy(rng.random(batch).astype(np.float32))
+        sigma = FLOW_SHIFT * u / (1 + (FLOW_SHIFT - 1) * u)
+        noise = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
+        s5 = sigma.view(-1, 1, 1, 1, 1)
+        xt = (1 - s5) * x0 + s5 * noise
+        ctx, bias = encode_texts(te, sp, texts)
+        v = dit(xt, sigma * 1000, ctx, key_bias=bias)
+        loss = ((v - (noise - x0)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        lr = 1e-3 * min(1.0, (step + 1) / 100)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            dec = min(0.995, (1 + step) / (10 + step))
+            for k, p in dit.state_dict().items():
+                ema[k].mul_(dec).add_(p.detach(), alpha=1 - dec)
+            for k, p in te.state_dict().items():
+                ema_te[k].mul_(dec).add_(p.detach(), alpha=1 - dec)
+        if step % 50 == 0:
+            log(f"dit step {step} loss {loss.item():.4f}")
+        if time.time() - last_save > 120:
+            torch.save({"dit": dit.state_dict(), "te": te.state_dict(), "ema": ema, "ema_te": ema_te, "step": step}, ck)
+            last_save = time.time()
+    torch.save({"dit": dit.state_dict(), "te": te.state_dict(), "ema": ema, "ema_te": ema_te, "step": step}, ck)
+    log(f"dit: {step} steps in {(time.time() - t0) / 60:.1f} min")
+
+
+def load_trained(use_ema=True):
+    s = torch.load(os.path.join(WORK, "dit.pt"))
+    te = UMT5Encoder(TE_CFG)
+    te.load_state_dict(s["ema_te"] if use_ema else s["te"])
+    dit = WanTransformer(DIT_CFG)
+    dit.load_state_dict(s["ema"] if use_ema else s["dit"])
+    return dit.eval(), te.eval()
+
+
+# ---------------------------------------------------------------- export (diffusers layout)
+def stage_export():
+    d = torch.load(os.path.join(WORK, "latents.pt"))
+    dit, te = load_trained()
+    vae = load_vae(final=True)
+    if os.path.exists(OUT):
+        shutil.rmtree(OUT)
+    for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+        os.makedirs(os.path.join(OUT, sub))
+
+    def dump(obj, *p):
+        with open(os.path.join(OUT, *p), "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+
+    dump({"_class_name": "WanPipeline", "_diffusers_version": "0.40.0.dev0",
+          "scheduler": ["diffusers", "UniPCMultistepScheduler"], "text_encoder": ["transformers", "UMT5EncoderModel"],
+          "tokenizer": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "WanTransformer3DModel"],
+          "vae": ["diffusers", "AutoencoderKLWan"]}, "model_index.json")
+    sched = json.load(open(os.path.join(ROOT, "tests/fixtures/wan-small/model/scheduler/scheduler_config.json")))
+    sched["flow_shift"] = FLOW_SHIFT
+    dump(sched, "scheduler", "scheduler_config.json")
+    vcfg = dict(VAE_CFG)
+    vcfg["latents_mean"] = [float(v) for v in d["mean"]]
+    vcfg["latents_std"] = [float(v) for v in d["std"]]
+    dump(vcfg, "vae", "config.json")
+    dump(DIT_CFG, "transformer", "config.json")
+    tcfg = dict(TE_CFG)
+    tcfg["vocab_size"] = te.shared.weight.shape[0]
+    dump(tcfg, "text_encoder", "config.json")
+    meta = {"format": "pt"}  # float32: small enough (a few MB) and bit-identical to what was evaluated
+    save_safetensors(os.path.join(OUT, "transformer", "diffusion_pytorch_model.safetensors"), dit.state_dict(),
+                     torch.float32, meta)
+    save_safetensors(os.path.join(OUT, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict(),
+                     torch.float32, meta)
+    save_safetensors(os.path.join(OUT, "text_encoder", "model.safetensors"), te.state_dict(), torch.float32, meta)
+    shutil.copy(os.path.join(WORK, "spiece.model"), os.path.join(OUT, "tokenizer", "spiece.model"))
+    dump({"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "eos_token": "</s>", "unk_token": "<unk>",
+          "pad_token": "<pad>", "extra_ids": 0, "add_prefix_space": True}, "tokenizer", "tokenizer_config.json")
+    total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
+    log(f"export: {OUT} ({total / 1e6:.2f} MB)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stage", default="all", choices=["all", "tokenizer", "vae", "latents", "dit", "decoder", "export"])
+    ap.add_argument("--vae-minutes", type=float, default=12)
+    ap.add_argument("--dit-minutes", type=float, default=25)
+    ap.add_argument("--decoder-minutes", type=float, default=0, help="with --stage decoder (or all: after dit)")
+    ap.add_argument("--latent-clips", type=int, default=2400)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    run = lambda s: a.stage in ("all", s)  # noqa: E731
+    if run("tokenizer"):
+        stage_tokenizer()
+    if run("vae"):
+        stage_vae(a.vae_minutes)
+    if run("latents"):
+        stage_latents(a.latent_clips)
+    if run("dit"):
+        stage_dit(a.dit_minutes, a.batch)
+    if a.stage == "decoder" or (a.stage == "all" and a.decoder_minutes > 0):
+        stage_decoder(a.decoder_minutes)
+    if run("export"):
+        stage_export()
+
+
+if __name__ == "__main__":
+    main()
