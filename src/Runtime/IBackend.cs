@@ -33,7 +33,8 @@ public readonly record struct Conv3dGeometry(
     int StrideT = 1, int StrideH = 1, int StrideW = 1,
     int PadT0 = 0, int PadT1 = 0, int PadH0 = 0, int PadH1 = 0, int PadW0 = 0, int PadW1 = 0)
 {
-    public int OutT(int t, int cacheFrames = 0) => (t + PadT0 + PadT1 - KernelT) / StrideT + 1;
+    /// <summary>Output frames; cache frames replace left time padding, so they add frames only beyond PadT0.</summary>
+    public int OutT(int t, int cacheFrames = 0) => (t + Math.Max(PadT0, cacheFrames) + PadT1 - KernelT) / StrideT + 1;
     public int OutH(int h) => (h + PadH0 + PadH1 - KernelH) / StrideH + 1;
     public int OutW(int w) => (w + PadW0 + PadW1 - KernelW) / StrideW + 1;
 }

@@ -10,23 +10,8 @@ internal static class TextFixtures
     public static string TokenizerDir => Path.Combine(Root, "model", "tokenizer");
     public static string TextEncoderDir => Path.Combine(Root, "model", "text_encoder");
 
-    /// <summary>
-    /// tests/Text/data, found by walking up from the test binary (the test project copies only fixtures/
-    /// to its output, so this folder is read in place).
-    /// </summary>
-    public static string DataDir { get; } = FindDataDir();
-
-    private static string FindDataDir()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "Text", "data");
-            if (File.Exists(Path.Combine(candidate, "tokenizer_cases.json"))) return candidate;
-            candidate = Path.Combine(dir.FullName, "tests", "Text", "data");
-            if (File.Exists(Path.Combine(candidate, "tokenizer_cases.json"))) return candidate;
-        }
-        throw new DirectoryNotFoundException($"tests/Text/data not found above {AppContext.BaseDirectory}");
-    }
+    /// <summary>tests/Text/data, copied beside the test binary.</summary>
+    public static string DataDir => Path.Combine(AppContext.BaseDirectory, "Text", "data");
 
     /// <summary>
     /// Reads every tensor of a safetensors file as (shape, values as double). The runtime's reader does not

@@ -10,8 +10,7 @@ namespace Sora.Kernels.Cpu;
 public sealed unsafe partial class CpuBackend : IBackend
 {
     private readonly ParallelOptions _parallel;
-    private long _currentBytes;
-    private long _peakBytes;
+    private readonly HostMemoryPool _pool = new();
 
     /// <param name="threads">Worker threads; 0 means <see cref="Environment.ProcessorCount"/>.</param>
     public CpuBackend(int threads = 0)
@@ -28,23 +27,8 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     // ---- memory ------------------------------------------------------------------------------------
 
-    public Tensor Allocate(DType dtype, params int[] shape)
-    {
-        ArgumentNullException.ThrowIfNull(shape);
-        long n = 1;
-        foreach (int d in shape)
-        {
-            if (d < 0) throw new ArgumentException($"negative dimension in shape [{string.Join(", ", shape)}]", nameof(shape));
-            n *= d;
-        }
-        var storage = HostStorage.Allocate(dtype, n, OnRelease);
-        long now = Interlocked.Add(ref _currentBytes, storage.ByteLength);
-        long peak;
-        while (now > (peak = Interlocked.Read(ref _peakBytes)) && Interlocked.CompareExchange(ref _peakBytes, now, peak) != peak) { }
-        return new Tensor(storage, shape, ownsStorage: true);
-    }
-
-    private void OnRelease(HostStorage s) => Interlocked.Add(ref _currentBytes, -s.ByteLength);
+    /// <summary>From this backend's <see cref="HostMemoryPool"/>: a denoising step reuses the previous step's buffers.</summary>
+    public Tensor Allocate(DType dtype, params int[] shape) => _pool.Rent(dtype, shape);
 
     public Tensor ToDevice(Tensor host)
     {
@@ -79,14 +63,15 @@ public sealed unsafe partial class CpuBackend : IBackend
         CpuCopy.Strided(this, s, src, d, dst);
     }
 
-    public MemoryStats Memory => new(Interlocked.Read(ref _currentBytes), Interlocked.Read(ref _peakBytes));
+    public MemoryStats Memory => _pool.Stats;
 
-    public void ResetPeakMemory() => Interlocked.Exchange(ref _peakBytes, Interlocked.Read(ref _currentBytes));
+    public void ResetPeakMemory() => _pool.ResetPeak();
 
     /// <summary>Ops complete before they return; nothing to wait for.</summary>
     public void Synchronize() { }
 
-    public void Dispose() { }
+    /// <summary>Frees the pool's idle buffers; tensors still alive free theirs when disposed.</summary>
+    public void Dispose() => _pool.Dispose();
 
     // ---- threading -----------------------------------------------------------------------------------
 

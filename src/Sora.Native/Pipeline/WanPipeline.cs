@@ -25,15 +25,19 @@ public sealed class WanPipeline : IDisposable
     private Umt5Encoder? _textEncoder;
     private bool _disposed;
 
-    private WanPipeline(ModelFolder folder, IBackend backend, WanTransformer transformer, WanVae vae)
+    private WanPipeline(ModelFolder folder, GenerationDefaults defaults, IBackend backend, WanTransformer transformer, WanVae vae)
     {
         Folder = folder;
+        Defaults = defaults;
         _backend = backend;
         Transformer = transformer;
         Vae = vae;
     }
 
     public ModelFolder Folder { get; }
+
+    /// <summary>The clip size and settings this model is meant for (its generation_defaults.json, else Wan2.1's).</summary>
+    public GenerationDefaults Defaults { get; }
     public WanTransformer Transformer { get; }
     public WanVae Vae { get; }
 
@@ -45,6 +49,7 @@ public sealed class WanPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(backend);
         var folder = ModelFolder.Open(modelDir);
+        var defaults = GenerationDefaults.Load(folder.Root);
         // Fail early on a scheduler this engine cannot run, before gigabytes of weights are read.
         FlowSchedulers.Create(null, folder.SchedulerConfigPath, backend).Dispose();
         var transformer = WanTransformer.Load(folder.TransformerDir, backend);
@@ -56,7 +61,7 @@ public sealed class WanPipeline : IDisposable
                 vae.Dispose();
                 throw new ModelLoadException($"{folder.Root}: the VAE has {vae.ZDim} latent channels but the transformer takes {transformer.Config.InChannels} and predicts {transformer.Config.OutChannels}");
             }
-            return new WanPipeline(folder, backend, transformer, vae);
+            return new WanPipeline(folder, defaults, backend, transformer, vae);
         }
         catch
         {
