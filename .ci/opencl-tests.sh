@@ -7,11 +7,13 @@
 #
 #   .ci/opencl-tests.sh            # build on the host, then test Backend=OpenCL in the chroot
 #   NO_BUILD=1 .ci/opencl-tests.sh # reuse an existing Release build
+#
+# Exit status 3: the chroot could not be built (no root, no debootstrap, no Debian mirror); nothing was tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 ROOT=${ROOT:-/var/cache/opencl-trixie}
-[[ $(id -u) == 0 ]] || { echo "opencl-tests: needs root (debootstrap, chroot, bind mounts)" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || { echo "opencl-tests: needs root (debootstrap, chroot, bind mounts)" >&2; exit 3; }
 command -v dotnet >/dev/null || { echo "opencl-tests: the .NET 10 SDK is required" >&2; exit 1; }
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -20,13 +22,13 @@ if [[ -z ${NO_BUILD:-} ]]; then
 fi
 
 if [[ ! -x $ROOT/usr/bin/clinfo ]]; then
-  command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+  command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; } || exit 3
   rm -rf "$ROOT"; mkdir -p "$ROOT"
   echo "opencl-tests: building a trixie chroot with PoCL 6 in $ROOT (once)" >&2
-  debootstrap --variant=minbase \
+  timeout 600 debootstrap --variant=minbase \
     --include=pocl-opencl-icd,ocl-icd-libopencl1,ocl-icd-opencl-dev,clinfo,libicu76,libssl3t64,ca-certificates \
     trixie "$ROOT" >/tmp/opencl-tests-debootstrap.log 2>&1 \
-    || { tail -20 /tmp/opencl-tests-debootstrap.log; exit 1; }
+    || { tail -20 /tmp/opencl-tests-debootstrap.log; rm -rf "$ROOT"; exit 3; }
 fi
 
 DOTNET_DIR=$(dirname "$(readlink -f "$(command -v dotnet)")")

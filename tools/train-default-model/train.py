@@ -31,7 +31,7 @@ TEXT_LEN = 512  # the pipeline pads prompt embeddings to 512 rows (zeros after t
 FLOW_SHIFT = 3.0
 
 VAE_CFG = {
-    "_class_name": "AutoencoderKLWan", "_diffusers_version": "0.40.0.dev0", "attn_scales": [], "base_dim": 8,
+    "_class_name": "AutoencoderKLWan", "_diffusers_version": "0.40.0.dev0", "attn_scales": [], "base_dim": 16,
     "decoder_base_dim": None, "dim_mult": [1, 2, 4, 4], "dropout": 0.0, "in_channels": 3, "is_residual": False,
     "latents_mean": [0.0] * 8, "latents_std": [1.0] * 8, "num_res_blocks": 1, "out_channels": 3,
     "patch_size": None, "scale_factor_spatial": 8, "scale_factor_temporal": 4,
@@ -57,6 +57,14 @@ DIT_CFG = {
 
 def log(*a):
     print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def cosine_lr(progress, start, end, warmup=0.02):
+    """Linear warm-up over the first `warmup` of the run, then cosine from start to end (progress in [0, 1])."""
+    if progress < warmup:
+        return start * max(progress / warmup, 0.01)
+    p = min(1.0, (progress - warmup) / (1 - warmup))
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * p))
 
 
 # ---------------------------------------------------------------- tokenizer
@@ -89,7 +97,7 @@ def ids_for_model(sp, text):
 
 
 # ---------------------------------------------------------------- VAE
-def stage_vae(minutes):
+def stage_vae(minutes, batch):
     torch.manual_seed(1)
     rng = np.random.default_rng(1)
     vae = WanVAE(VAE_CFG)
@@ -102,8 +110,8 @@ def stage_vae(minutes):
     opt = torch.optim.Adam(vae.parameters(), lr=1e-3)
     t0, step = time.time(), 0
     while time.time() - t0 < minutes * 60:
-        frames = 5 if step % 3 else FRAMES  # mostly 5-frame clips (cheaper); the 9-frame ones keep the 3rd latent frame
-        x, _ = sample_batch(rng, 4, frames, H, W, holdout=False)
+        frames = 5 if step % 2 else FRAMES  # half 5-frame clips (cheaper); the 9-frame ones train the 3rd latent frame
+        x, _ = sample_batch(rng, batch, frames, H, W, holdout=False)
         x = torch.from_numpy(x)
         mean, logvar = vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
@@ -117,7 +125,7 @@ def stage_vae(minutes):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 0.5)  # RMS norms over few channels spike without it
         for g in opt.param_groups:
-            g["lr"] = 1e-3 if time.time() - t0 < minutes * 40 else 3e-4
+            g["lr"] = cosine_lr((time.time() - t0) / (minutes * 60), 1e-3, 3e-5)
         opt.step()
         step += 1
         if step % 20 == 0:
@@ -277,7 +285,7 @@ def stage_dit(minutes, batch):
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        lr = 1e-3 * min(1.0, (step + 1) / 100)
+        lr = cosine_lr((time.time() - t0) / (minutes * 60), 1e-3, 2e-5)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.step()
@@ -345,6 +353,8 @@ def stage_export():
     shutil.copy(os.path.join(WORK, "spiece.model"), os.path.join(OUT, "tokenizer", "spiece.model"))
     dump({"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "eos_token": "</s>", "unk_token": "<unk>",
           "pad_token": "<pad>", "extra_ids": 0, "add_prefix_space": True}, "tokenizer", "tokenizer_config.json")
+    dump({"frames": FRAMES, "height": H, "width": W, "steps": 20, "guidance": 5.0, "fps": 8},
+         "generation_defaults.json")
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
     log(f"export: {OUT} ({total / 1e6:.2f} MB)")
 
@@ -357,6 +367,7 @@ def main():
     ap.add_argument("--decoder-minutes", type=float, default=0, help="with --stage decoder (or all: after dit)")
     ap.add_argument("--latent-clips", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--vae-batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -364,7 +375,7 @@ def main():
     if run("tokenizer"):
         stage_tokenizer()
     if run("vae"):
-        stage_vae(a.vae_minutes)
+        stage_vae(a.vae_minutes, a.vae_batch)
     if run("latents"):
         stage_latents(a.latent_clips)
     if run("dit"):
