@@ -110,7 +110,8 @@ def sample_batch(rng, n, frames, H, W, holdout=True):
 # ---------------------------------------------------------------- measurements used by evaluate.py
 def measure(clip01, bg_hint=None):
     """clip01 [F, H, W, 3] in [0,1]. Background = median of the border pixels of each frame; the object is the
-    set of pixels far from it. Returns (object colour name, background colour name, dx, dy, area ratio last/first)."""
+    set of pixels far from it, its colour the dominant one. Returns (object colour name, background colour name,
+    dx, dy, area ratio last/first)."""
     Fr, H, W, _ = clip01.shape
     names = list(COLORS)
     pal = np.array([COLORS[n] for n in names])
@@ -122,8 +123,10 @@ def measure(clip01, bg_hint=None):
     mask = dist > 0.35
     if mask.sum() == 0:
         return None, bg_name, 0.0, 0.0, 1.0
-    obj = clip01[mask].mean(0)
-    obj_name = names[int(np.argmin(((pal - obj) ** 2).sum(1)))]
+    # dominant colour: the palette colour most object pixels are nearest (a mean lets the soft edge, blended
+    # with the background, pull e.g. a yellow object on black towards red)
+    nearest = np.argmin(((clip01[mask][:, None, :] - pal[None]) ** 2).sum(-1), 1)
+    obj_name = names[int(np.bincount(nearest, minlength=len(names)).argmax())]
     yy, xx = np.mgrid[0:H, 0:W]
     cents, areas = [], []
     for f in range(Fr):

@@ -97,7 +97,7 @@ def ids_for_model(sp, text):
 
 
 # ---------------------------------------------------------------- VAE
-def stage_vae(minutes, batch):
+def stage_vae(minutes, batch, lr):
     torch.manual_seed(1)
     rng = np.random.default_rng(1)
     vae = WanVAE(VAE_CFG)
@@ -125,7 +125,7 @@ def stage_vae(minutes, batch):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 0.5)  # RMS norms over few channels spike without it
         for g in opt.param_groups:
-            g["lr"] = cosine_lr((time.time() - t0) / (minutes * 60), 1e-3, 3e-5)
+            g["lr"] = cosine_lr((time.time() - t0) / (minutes * 60), lr, 3e-5)
         opt.step()
         step += 1
         if step % 20 == 0:
@@ -244,7 +244,7 @@ def new_text_encoder():
     return te
 
 
-def stage_dit(minutes, batch):
+def stage_dit(minutes, batch, peak_lr):
     torch.manual_seed(4)
     rng = np.random.default_rng(4)
     sp = tokenizer()
@@ -265,7 +265,10 @@ def stage_dit(minutes, batch):
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
     ema = {k: v.detach().clone() for k, v in dit.state_dict().items()}
     ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
-    t0, step = time.time(), 0
+    step = 0
+    if os.path.exists(ck):  # continuing: keep the averages and the step count (the EMA decay depends on it)
+        ema, ema_te, step = s["ema"], s["ema_te"], s["step"]
+    t0 = time.time()
     last_save = t0
     while time.time() - t0 < minutes * 60:
         idx = rng.integers(len(lat), size=batch)
@@ -285,7 +288,7 @@ def stage_dit(minutes, batch):
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        lr = cosine_lr((time.time() - t0) / (minutes * 60), 1e-3, 2e-5)
+        lr = cosine_lr((time.time() - t0) / (minutes * 60), peak_lr, 2e-5)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.step()
@@ -368,6 +371,8 @@ def main():
     ap.add_argument("--latent-clips", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--vae-batch", type=int, default=8)
+    ap.add_argument("--dit-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
+    ap.add_argument("--vae-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -375,11 +380,11 @@ def main():
     if run("tokenizer"):
         stage_tokenizer()
     if run("vae"):
-        stage_vae(a.vae_minutes, a.vae_batch)
+        stage_vae(a.vae_minutes, a.vae_batch, a.vae_lr)
     if run("latents"):
         stage_latents(a.latent_clips)
     if run("dit"):
-        stage_dit(a.dit_minutes, a.batch)
+        stage_dit(a.dit_minutes, a.batch, a.dit_lr)
     if a.stage == "decoder" or (a.stage == "all" and a.decoder_minutes > 0):
         stage_decoder(a.decoder_minutes)
     if run("export"):

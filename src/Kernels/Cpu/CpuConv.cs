@@ -154,20 +154,16 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
         public float* Src;
     }
 
-    /// <summary>Copies n ≤ a few dozen floats: whole vectors, the remainder as one overlapping vector.</summary>
+    /// <summary>Copies n ≤ a few dozen floats: whole 256-bit vectors (native on AVX2 and AVX-512 machines alike), the
+    /// remainder as one overlapping vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Copy(float* src, float* dst, int n)
     {
-        if (n >= 16)
+        if (n >= 8)
         {
             int i = 0;
-            for (; i + 16 <= n; i += 16) Vector512.Load(src + i).Store(dst + i);
-            if (i < n) Vector512.Load(src + n - 16).Store(dst + n - 16);
-        }
-        else if (n >= 8)
-        {
-            Vector256.Load(src).Store(dst);
-            Vector256.Load(src + n - 8).Store(dst + n - 8);
+            for (; i + 8 <= n; i += 8) Vector256.Load(src + i).Store(dst + i);
+            if (i < n) Vector256.Load(src + n - 8).Store(dst + n - 8);
         }
         else
             for (int i = 0; i < n; i++) dst[i] = src[i];
@@ -176,11 +172,11 @@ internal readonly unsafe struct ConvPackB(ConvColumns cols, int pBase) : IPackB
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Zero(float* dst, int n)
     {
-        if (n >= 16)
+        if (n >= 8)
         {
             int i = 0;
-            for (; i + 16 <= n; i += 16) Vector512<float>.Zero.Store(dst + i);
-            if (i < n) Vector512<float>.Zero.Store(dst + n - 16);
+            for (; i + 8 <= n; i += 8) Vector256<float>.Zero.Store(dst + i);
+            if (i < n) Vector256<float>.Zero.Store(dst + n - 8);
         }
         else
             for (int i = 0; i < n; i++) dst[i] = 0;

@@ -12,13 +12,15 @@ internal static unsafe partial class MicroKernel
     /// <summary>A partial tile (mr ≤ MR, nr ≤ NR): full tile into scratch, then the valid corner into C.</summary>
     public static void Run(float* a, float* b, int kc, float* c, long ldc, int mr, int nr, bool accumulate)
     {
-        if (mr == MR && nr == NR && Avx512F.IsSupported)
+        if (mr == MR && nr == NR && (Avx512F.IsSupported || Fma.IsSupported))
         {
-            Avx512(a, b, kc, c, ldc, accumulate);
+            if (Avx512F.IsSupported) Avx512(a, b, kc, c, ldc, accumulate);
+            else Avx2(a, b, kc, c, ldc, accumulate);
             return;
         }
         float* tile = stackalloc float[MR * NR];
         if (Avx512F.IsSupported) Avx512(a, b, kc, tile, NR, false);
+        else if (Fma.IsSupported) Avx2(a, b, kc, tile, NR, false);
         else Portable(a, b, kc, tile);
         for (int i = 0; i < mr; i++)
         {
@@ -29,7 +31,7 @@ internal static unsafe partial class MicroKernel
         }
     }
 
-    /// <summary>Same product for machines without AVX-512 (256-bit vectors through a tile in memory).</summary>
+    /// <summary>Same product for machines without AVX-512 or FMA (256-bit vectors through a tile in memory).</summary>
     private static void Portable(float* a, float* b, int kc, float* tile)
     {
         new Span<float>(tile, MR * NR).Clear();
