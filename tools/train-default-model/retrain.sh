@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The exact run that produced weights/ (about 80 minutes on two cores). Each stage is budgeted in wall-clock
+# The exact run that produced weights/ (about 90 minutes on two cores). Each stage is budgeted in wall-clock
 # minutes, so a slower or busier machine takes fewer steps and ends with somewhat different weights.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,5 +12,6 @@ $P train.py --stage vae --vae-minutes 12 --vae-batch 8 --vae-lr 4e-4      # cont
 $P train.py --stage latents --latent-clips 10000
 $P train.py --stage dit --dit-minutes 25 --batch 64
 $P train.py --stage dit --dit-minutes 15 --batch 64 --dit-lr 3e-4        # continues work/dit.pt
+$P train.py --stage dit --dit-minutes 14 --batch 64 --dit-lr 2e-4        # continues work/dit.pt
 $P train.py --stage export
 $P evaluate.py

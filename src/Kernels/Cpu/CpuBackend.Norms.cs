@@ -90,6 +90,7 @@ public sealed unsafe partial class CpuBackend
         {
             int len = (int)(p1 - p0);
             var inv = new float[len];
+            var scaled = new float[len];
             fixed (float* iv = inv)
             {
                 for (int ch = 0; ch < c; ch++)
@@ -98,12 +99,12 @@ public sealed unsafe partial class CpuBackend
                     TensorPrimitives.FusedMultiplyAdd(row, row, new ReadOnlySpan<float>(iv, len), new Span<float>(iv, len));
                 }
                 for (int i = 0; i < len; i++) iv[i] = sqrtC / MathF.Max(MathF.Sqrt(iv[i]), 1e-12f);
+                // One pass over x and y per channel: y = x · (inv · γ) + β, the short factor row staying in L1.
                 for (int ch = 0; ch < c; ch++)
                 {
-                    float* xr = xp + ch * l + p0, yr = yp + ch * l + p0;
-                    var ys = new Span<float>(yr, len);
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(xr, len), new ReadOnlySpan<float>(iv, len), ys);
-                    CpuVector.ScaleShift(yr, g[ch], b is null ? 0f : b[ch], yr, len);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(iv, len), g[ch], scaled);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(xp + ch * l + p0, len), scaled, b is null ? 0f : b[ch],
+                        new Span<float>(yp + ch * l + p0, len));
                 }
             }
         });

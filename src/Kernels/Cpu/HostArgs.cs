@@ -130,6 +130,14 @@ internal static unsafe class HostArgs
                 Vector512.ShiftLeft(wide, 16).AsSingle().Store(dst + i);
             }
         }
+        else if (Avx2.IsSupported)
+        {
+            for (; i + 8 <= n; i += 8)
+            {
+                Vector256<int> wide = Avx2.ConvertToVector256Int32(Vector128.Load(src + i));
+                Vector256.ShiftLeft(wide, 16).AsSingle().Store(dst + i);
+            }
+        }
         for (; i < n; i++) dst[i] = BitConverter.Int32BitsToSingle(src[i] << 16);
     }
 }
