@@ -51,9 +51,7 @@ public sealed record ClipMeasure(string? ObjectColour, string BackgroundColour, 
                     if (y == 0 || x == 0 || y == height - 1 || x == width - 1) border.Add(Pixel(f, y, x));
         var background = (Median(border.Select(p => p.R)), Median(border.Select(p => p.G)), Median(border.Select(p => p.B)));
 
-        var names = Palette.Keys.ToArray();
-        var votes = new long[names.Length];
-        long count = 0;
+        var votes = new Dictionary<string, long>();
         var centroids = new (double X, double Y)?[frames];
         var areas = new long[frames];
         for (int f = 0; f < frames; f++)
@@ -64,8 +62,8 @@ public sealed record ClipMeasure(string? ObjectColour, string BackgroundColour, 
                 {
                     var p = Pixel(f, y, x);
                     if (Distance(p, background) <= ObjectDistance) continue;
-                    votes[Array.IndexOf(names, Nearest(p))]++;
-                    count++;
+                    string nearest = Nearest(p);
+                    votes[nearest] = votes.GetValueOrDefault(nearest) + 1;
                     areas[f]++;
                     cx += x;
                     cy += y;
@@ -73,13 +71,13 @@ public sealed record ClipMeasure(string? ObjectColour, string BackgroundColour, 
             if (areas[f] > 0) centroids[f] = (cx / areas[f], cy / areas[f]);
         }
         string backgroundName = Nearest(background);
-        if (count == 0) return new ClipMeasure(null, backgroundName, 0, 0, 1);
+        if (votes.Count == 0) return new ClipMeasure(null, backgroundName, 0, 0, 1);
 
         int quarter = Math.Max(1, frames / 4);
         var first = MeanCentroid(centroids.Take(quarter));
         var last = MeanCentroid(centroids.Skip(frames - quarter));
         double areaFirst = areas.Take(quarter).Average() + 1, areaLast = areas.Skip(frames - quarter).Average() + 1;
-        string dominant = names[Array.IndexOf(votes, votes.Max())];
+        string dominant = Palette.Keys.MaxBy(votes.GetValueOrDefault)!; // ties: the first in palette order
         return new ClipMeasure(dominant, backgroundName,
             last.X - first.X, last.Y - first.Y, areaLast / areaFirst);
     }

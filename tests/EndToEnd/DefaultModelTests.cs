@@ -13,12 +13,10 @@ public sealed class DefaultModel : IDisposable
 {
     public DefaultModel()
     {
-        Dir = ModelLocator.Resolve(null);
         Backend = new CpuBackend();
-        Pipeline = WanPipeline.Load(Dir, Backend);
+        Pipeline = WanPipeline.Load(ModelLocator.Resolve(null), Backend);
     }
 
-    public string Dir { get; }
     public CpuBackend Backend { get; }
     public WanPipeline Pipeline { get; }
 

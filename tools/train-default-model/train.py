@@ -256,18 +256,18 @@ def stage_dit(minutes, batch, peak_lr):
     with torch.no_grad():  # adaLN-zero style start: gates and output at zero
         dit.proj_out.weight.mul_(0.1)
     ck = os.path.join(WORK, "dit.pt")
-    if os.path.exists(ck):
+    if os.path.exists(ck):  # continuing: also keep the averages and the step count (the EMA decay depends on it)
         s = torch.load(ck)
         dit.load_state_dict(s["dit"])
         te.load_state_dict(s["te"])
+        ema, ema_te, step = s["ema"], s["ema_te"], s["step"]
         log("dit: resumed")
+    else:
+        ema = {k: v.detach().clone() for k, v in dit.state_dict().items()}
+        ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
+        step = 0
     params = list(dit.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
-    ema = {k: v.detach().clone() for k, v in dit.state_dict().items()}
-    ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
-    step = 0
-    if os.path.exists(ck):  # continuing: keep the averages and the step count (the EMA decay depends on it)
-        ema, ema_te, step = s["ema"], s["ema_te"], s["step"]
     t0 = time.time()
     last_save = t0
     while time.time() - t0 < minutes * 60:

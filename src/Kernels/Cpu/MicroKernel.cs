@@ -12,16 +12,9 @@ internal static unsafe partial class MicroKernel
     /// <summary>A partial tile (mr ≤ MR, nr ≤ NR): full tile into scratch, then the valid corner into C.</summary>
     public static void Run(float* a, float* b, int kc, float* c, long ldc, int mr, int nr, bool accumulate)
     {
-        if (mr == MR && nr == NR && (Avx512F.IsSupported || Fma.IsSupported))
-        {
-            if (Avx512F.IsSupported) Avx512(a, b, kc, c, ldc, accumulate);
-            else Avx2(a, b, kc, c, ldc, accumulate);
-            return;
-        }
+        if (mr == MR && nr == NR && Vectorised(a, b, kc, c, ldc, accumulate)) return;
         float* tile = stackalloc float[MR * NR];
-        if (Avx512F.IsSupported) Avx512(a, b, kc, tile, NR, false);
-        else if (Fma.IsSupported) Avx2(a, b, kc, tile, NR, false);
-        else Portable(a, b, kc, tile);
+        if (!Vectorised(a, b, kc, tile, NR, false)) Portable(a, b, kc, tile);
         for (int i = 0; i < mr; i++)
         {
             float* ci = c + i * ldc;
@@ -29,6 +22,15 @@ internal static unsafe partial class MicroKernel
             if (accumulate) for (int j = 0; j < nr; j++) ci[j] += ti[j];
             else for (int j = 0; j < nr; j++) ci[j] = ti[j];
         }
+    }
+
+    /// <summary>The register-tile kernel this CPU has (AVX-512, else AVX2 + FMA); false where it has neither.</summary>
+    private static bool Vectorised(float* a, float* b, int kc, float* c, long ldc, bool accumulate)
+    {
+        if (Avx512F.IsSupported) Avx512(a, b, kc, c, ldc, accumulate);
+        else if (Fma.IsSupported) Avx2(a, b, kc, c, ldc, accumulate);
+        else return false;
+        return true;
     }
 
     /// <summary>Same product for machines without AVX-512 or FMA (256-bit vectors through a tile in memory).</summary>
