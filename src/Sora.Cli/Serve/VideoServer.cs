@@ -30,7 +30,7 @@ public sealed class VideoServer : IAsyncDisposable
     private readonly ServerOptions _options;
     private readonly VideoRequests _requests;
     private readonly byte[]? _keyHash;
-    private bool _stopped;
+    private bool _stopped, _disposed;
 
     private VideoServer(ServerOptions options, IVideoEngine engine, ServerLog log, StoreFolder files, IJobStore store)
     {
@@ -244,6 +244,8 @@ public sealed class VideoServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return;
+        _disposed = true;
         await StopAsync();
         await _app.DisposeAsync();
         _runner.Dispose();
