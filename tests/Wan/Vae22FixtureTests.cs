@@ -66,6 +66,69 @@ public sealed class Vae22FixtureTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Decoding the first k latent frames gives the first 4(k−1)+1 frames of decoding all of them, and a second
+    /// decode gives the first again: the first-chunk state of the shortcuts and upsamplers is reset between calls.
+    /// </summary>
+    [Fact]
+    public void Decoding_a_prefix_of_latent_frames_gives_a_prefix_of_the_video()
+    {
+        var (latents, shape) = FixtureTensorIn(Fixture22Dir, DecodeCase, "latents");
+        using var all = ToBackend(_backend, latents, shape);
+        using var full = _vae.Decode(all);
+        var fullFrames = Read(_backend, full);
+        int frameSize = full.Dim(2) * full.Dim(3);
+        for (int k = 1; k < shape[1]; k++)
+        {
+            using var part = _vae.Decode(all.Slice(1, 0, k));
+            int frames = 4 * (k - 1) + 1;
+            Assert.Equal([3, frames, full.Dim(2), full.Dim(3)], part.Shape);
+            Assert.True(RelativeError(Read(_backend, part), Prefix(fullFrames, 3, frames * frameSize)) < 1e-6, $"prefix of {k} latent frames differs");
+        }
+        using var again = _vae.Decode(all);
+        Assert.True(RelativeError(Read(_backend, again), fullFrames) < 1e-6, "a second decode differs from the first");
+    }
+
+    /// <summary>Encoding the first frame alone (an image, as image-to-video does) gives the first latent frame of the clip's encoding.</summary>
+    [Fact]
+    public void Encoding_the_first_frame_alone_gives_the_first_latent_frame()
+    {
+        var (video, shape) = FixtureTensorIn(Fixture22Dir, EncodeCase, "video");
+        using var all = ToBackend(_backend, video, shape);
+        var (fullMean, fullLogVar) = _vae.Encode(all);
+        var (mean, logVar) = _vae.Encode(all.Slice(1, 0, 1));
+        using (fullMean)
+        using (fullLogVar)
+        using (mean)
+        using (logVar)
+        {
+            int z = fullMean.Dim(0), frame = fullMean.Dim(2) * fullMean.Dim(3);
+            Assert.Equal([z, 1, fullMean.Dim(2), fullMean.Dim(3)], mean.Shape);
+            Assert.True(RelativeError(Read(_backend, mean), Prefix(Read(_backend, fullMean), z, frame)) < 1e-6, "mean of the first frame");
+            Assert.True(RelativeError(Read(_backend, logVar), Prefix(Read(_backend, fullLogVar), z, frame)) < 1e-6, "logvar of the first frame");
+        }
+    }
+
+    /// <summary>The first <paramref name="length"/> values of each of <paramref name="channels"/> rows of [channels, t·frame].</summary>
+    private static float[] Prefix(float[] all, int channels, int length)
+    {
+        int row = all.Length / channels;
+        var result = new float[channels * length];
+        for (int c = 0; c < channels; c++) Array.Copy(all, c * row, result, c * length, length);
+        return result;
+    }
+
+    [Fact]
+    public void Bad_arguments_name_the_argument()
+    {
+        using var oddSize = _backend.Allocate(DType.F32, 3, 1, 56, 96); // a multiple of 8, not of 16
+        Assert.Contains("multiples of 16", Assert.Throws<ArgumentException>(() => _vae.Encode(oddSize)).Message);
+        using var patchChannels = _backend.Allocate(DType.F32, 12, 1, 64, 96); // the encoder's channels, not the video's
+        Assert.Contains("video", Assert.Throws<ArgumentException>(() => _vae.Encode(patchChannels)).Message);
+        using var wrongZ = _backend.Allocate(DType.F32, 12, 1, 4, 6);
+        Assert.Contains("latents", Assert.Throws<ArgumentException>(() => _vae.Decode(wrongZ)).Message);
+    }
+
     [Fact]
     public void Exposes_the_wan22_factors_and_channels()
     {
