@@ -17,6 +17,13 @@ public interface IVideoEngine : IDisposable
     ClipGeometry Geometry { get; }
     int DefaultSteps { get; }
     double DefaultGuidance { get; }
+    /// <summary>Known frames an extension starts from when the clip has them (4k+1).</summary>
+    int DefaultExtendFrames { get; }
+    /// <summary>Share of the schedule a remix or edit runs again when the request does not say.</summary>
+    double DefaultStrength { get; }
+
+    /// <summary>The size made from an image or clip of this size when none is asked for: its aspect ratio at the model's pixel count.</summary>
+    (int Width, int Height) SizeFor(int sourceWidth, int sourceHeight);
 
     /// <summary>Runs one job; <paramref name="progress"/> after every denoising step; throws <see cref="OperationCanceledException"/> when cancelled.</summary>
     VideoFrames Generate(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress, CancellationToken ct);

@@ -18,7 +18,7 @@ public enum JobKind
     Remix,
     /// <summary>POST /v1/videos/edits: a prompt over an uploaded clip or a finished video.</summary>
     Edit,
-    /// <summary>POST /v1/videos/extensions: continue a clip by <see cref="JobSpec.ExtendFrames"/> frames.</summary>
+    /// <summary>POST /v1/videos/extensions: continue a clip from its last <see cref="JobSpec.ExtendFrames"/> frames.</summary>
     Extend,
 }
 
@@ -41,11 +41,18 @@ public sealed record JobSpec
     public string? Image { get; init; }
     /// <summary>The clip a remix, edit or extension starts from, a file or frame folder in the job's upload folder.</summary>
     public string? Clip { get; init; }
-    /// <summary>New frames an extension adds (4k+1).</summary>
+    /// <summary>Frames of <see cref="Clip"/> (an extension's result starts with them).</summary>
+    public int? ClipFrames { get; init; }
+    /// <summary>Remix and edit: the share of the schedule run again, (0, 1]; null: the pipeline's default.</summary>
+    public double? Strength { get; init; }
+    /// <summary>
+    /// Extension: how many of the clip's last frames start the new part (4k+1). The model makes <see cref="Frames"/>
+    /// frames whose first <see cref="ExtendFrames"/> re-create those; the result is the clip without them, then the new part.
+    /// </summary>
     public int? ExtendFrames { get; init; }
 
-    /// <summary>Frames of the finished video: an extension's clip and new frames share the clip's last frame.</summary>
-    public int TotalFrames => Frames + (ExtendFrames ?? 1) - 1;
+    /// <summary>Frames of the finished video: for an extension, the clip's and the new ones.</summary>
+    public int TotalFrames => Kind == JobKind.Extend ? ClipFrames!.Value - ExtendFrames!.Value + Frames : Frames;
 }
 
 /// <summary>Why a job failed: the <c>error</c> of the Video object.</summary>

@@ -12,7 +12,7 @@ namespace Sora.Cli.Serve;
 /// </summary>
 public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFolder files, ServerLimits limits)
 {
-    /// <summary>Our fields beyond OpenAI's, accepted by every endpoint.</summary>
+    /// <summary>Our fields beyond OpenAI's, accepted by every endpoint (remix and edits take strength too).</summary>
     private static readonly string[] Extras = ["negative_prompt", "seed", "steps", "guidance"];
 
     private ClipGeometry Geometry => engine.Geometry;
@@ -27,44 +27,56 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         string id = NewId();
         int frames = f.String("seconds") is { } s ? Geometry.FramesFor(Seconds(s, "seconds")) : Geometry.DefaultFrames;
         var (width, height) = Size(f);
-        string? image = await SaveImageAsync(f, id, ct);
-        return Add(f, id, new JobSpec { Kind = JobKind.Create, Frames = frames, Width = width, Height = height, Image = image }, remixedFrom: null);
+        var image = await SaveImageAsync(f, id, ct);
+        // Without a size, an image gives its own aspect ratio (at the model's pixel count), as sora generate --image does.
+        if (image is { } i && f.String("size") is null) (width, height) = CheckPixels(engine.SizeFor(i.Width, i.Height), "input_reference");
+        return Add(f, id, new JobSpec { Kind = JobKind.Create, Frames = frames, Width = width, Height = height, Image = image?.Path }, remixedFrom: null);
     }
 
     /// <summary>POST /v1/videos/{id}/remix: a new prompt over a finished video, at its size and length.</summary>
     public VideoJob Remix(string sourceId, RequestFields f)
     {
-        f.OnlyKnown(["prompt", .. Extras]);
+        f.OnlyKnown(["prompt", "strength", .. Extras]);
         var source = Finished(sourceId, param: null);
         string id = NewId();
         string clip = CopySourceFrames(source, id);
-        return Add(f, id, new JobSpec { Kind = JobKind.Remix, Frames = source.Spec.TotalFrames, Width = source.Spec.Width, Height = source.Spec.Height, Clip = clip },
-            remixedFrom: source.Id);
+        int frames = source.Spec.TotalFrames;
+        return Add(f, id, new JobSpec
+        {
+            Kind = JobKind.Remix, Frames = frames, Width = source.Spec.Width, Height = source.Spec.Height, Clip = clip, ClipFrames = frames,
+            Strength = f.Double("strength", 0, 1),
+        }, remixedFrom: source.Id);
     }
 
     /// <summary>POST /v1/videos/edits: prompt, video (an uploaded clip, or video[id] of a finished video).</summary>
     public async Task<VideoJob> EditAsync(RequestFields f, CancellationToken ct)
     {
-        f.OnlyKnown(["prompt", "video", "video[id]", .. Extras]);
+        f.OnlyKnown(["prompt", "video", "video[id]", "strength", .. Extras]);
         string id = NewId();
-        var (clip, frames, width, height, sourceId) = await SourceClipAsync(f, id, ct);
-        return Add(f, id, new JobSpec { Kind = JobKind.Edit, Frames = frames, Width = width, Height = height, Clip = clip }, sourceId);
+        var (clip, clipFrames, width, height, sourceId) = await SourceClipAsync(f, id, ct);
+        // The longest 4k+1 start of the clip: the frames the model can take.
+        int frames = (clipFrames - 1) / Geometry.FrameStep * Geometry.FrameStep + 1;
+        return Add(f, id, new JobSpec
+        {
+            Kind = JobKind.Edit, Frames = frames, Width = width, Height = height, Clip = clip, ClipFrames = clipFrames,
+            Strength = f.Double("strength", 0, 1),
+        }, sourceId);
     }
 
     /// <summary>POST /v1/videos/extensions: prompt, seconds (of the new part), video (upload or video[id]).</summary>
     public async Task<VideoJob> ExtendAsync(RequestFields f, CancellationToken ct)
     {
         f.OnlyKnown(["prompt", "seconds", "video", "video[id]", .. Extras]);
-        double seconds = Seconds(f.Required("seconds"), "seconds");
+        // The new part: 4k frames for the seconds asked (FramesFor counts the first frame too).
+        int added = Geometry.FramesFor(Seconds(f.Required("seconds"), "seconds")) - 1;
         string id = NewId();
-        var (clip, frames, width, height, sourceId) = await SourceClipAsync(f, id, ct);
-        int extend = Geometry.FramesFor(seconds);
-        if (frames + extend - 1 > limits.MaxFrames)
+        var (clip, clipFrames, width, height, sourceId) = await SourceClipAsync(f, id, ct);
+        // The model starts from the clip's last frames: the default count, or all of a shorter clip's 4k+1.
+        int known = Math.Min(engine.DefaultExtendFrames, (clipFrames - 1) / Geometry.FrameStep * Geometry.FrameStep + 1);
+        return Add(f, id, new JobSpec
         {
-            files.DeleteUploads(id);
-            throw ApiError.BadRequest($"The video has {frames} frames; {extend} more would pass the limit of {limits.MaxFrames}.", "seconds");
-        }
-        return Add(f, id, new JobSpec { Kind = JobKind.Extend, Frames = frames, Width = width, Height = height, Clip = clip, ExtendFrames = extend }, sourceId);
+            Kind = JobKind.Extend, Frames = known + added, Width = width, Height = height, Clip = clip, ClipFrames = clipFrames, ExtendFrames = known,
+        }, sourceId);
     }
 
     /// <summary>The common fields, then the job into the queue (429 when it is full; the uploads are removed then).</summary>
@@ -80,6 +92,9 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
                 Guidance = f.Double("guidance", 0, 100) ?? engine.DefaultGuidance,
                 Seed = f.Long("seed") ?? Random.Shared.NextInt64(),
             };
+            double strength = spec.Strength ?? engine.DefaultStrength;
+            if (spec.Kind is JobKind.Remix or JobKind.Edit && (int)(spec.Steps * strength) < 1)
+                throw ApiError.BadRequest($"'strength' {strength.ToString(CultureInfo.InvariantCulture)} of {spec.Steps} steps runs no step; raise the strength or the steps.", "strength");
             int totalFrames = spec.TotalFrames;
             if (totalFrames > limits.MaxFrames)
                 throw ApiError.BadRequest($"{totalFrames} frames ({Geometry.SecondsFor(totalFrames)} s at {Geometry.Fps} fps) is more than the limit of {limits.MaxFrames}.", "seconds");
@@ -144,8 +159,8 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         return size;
     }
 
-    /// <summary>The input_reference image saved as the job's upload; null when none was given.</summary>
-    private async Task<string?> SaveImageAsync(RequestFields f, string id, CancellationToken ct)
+    /// <summary>The input_reference image saved as the job's upload, with its size; null when none was given.</summary>
+    private async Task<(string Path, int Width, int Height)?> SaveImageAsync(RequestFields f, string id, CancellationToken ct)
     {
         if (f.Has("input_reference[file_id]"))
             throw ApiError.BadRequest("input_reference.file_id is not supported here: upload the image, or give a data URL as image_url.", "input_reference", "unsupported_parameter");
@@ -160,17 +175,20 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         string path = Save(id, "input" + ext, bytes);
         try
         {
-            VideoInput.ReadImage(path);
+            var image = VideoInput.ReadImage(path);
+            return (files.Relative(path), image.Width, image.Height);
         }
         catch (VideoInputException ex)
         {
             files.DeleteUploads(id);
             throw ApiError.BadRequest($"input_reference: {Problem(ex)}", "input_reference", "invalid_image");
         }
-        return files.Relative(path);
     }
 
-    /// <summary>The clip of an edit or extension: an upload, or video[id] of a finished video; with its frames and size.</summary>
+    /// <summary>
+    /// The clip of an edit or extension: an upload (made at its aspect ratio, as sora generate --video does), or
+    /// video[id] of a finished video (at its size); with its frame count and the size to make.
+    /// </summary>
     private async Task<(string Clip, int Frames, int Width, int Height, string? SourceId)> SourceClipAsync(RequestFields f, string id, CancellationToken ct)
     {
         if (f.String("video[id]") is { } sourceId)
@@ -196,10 +214,10 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         }
         try
         {
-            var (width, height) = CheckPixels(Geometry.SizeFor(clip.Width, clip.Height), "video");
-            // The longest 4k+1 prefix of the clip: the frames the model can take.
-            int frames = (clip.Frames - 1) / Geometry.FrameStep * Geometry.FrameStep + 1;
-            return (files.Relative(path), frames, width, height, null);
+            var (width, height) = CheckPixels(engine.SizeFor(clip.Width, clip.Height), "video");
+            if (clip.Frames > limits.MaxFrames)
+                throw ApiError.BadRequest($"The clip has {clip.Frames} frames, more than the limit of {limits.MaxFrames}.", "video");
+            return (files.Relative(path), clip.Frames, width, height, null);
         }
         catch
         {
