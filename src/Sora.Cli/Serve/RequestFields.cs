@@ -23,7 +23,7 @@ public sealed class RequestFields
     {
         if (request.HasFormContentType)
         {
-            var form = await request.ReadFormAsync(ct);
+            var form = await ReadFormAsync(request, ct);
             var values = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var (key, value) in form)
             {
@@ -64,6 +64,23 @@ public sealed class RequestFields
             }
         }
         throw ApiError.BadRequest("Send the fields as multipart/form-data or application/json.", null, "unsupported_content_type");
+    }
+
+    /// <summary>The form; its reader's limits are a 413 and a malformed form a 400 (a body over the size limit is Kestrel's 413).</summary>
+    private static async Task<IFormCollection> ReadFormAsync(HttpRequest request, CancellationToken ct)
+    {
+        try
+        {
+            return await request.ReadFormAsync(ct);
+        }
+        catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+        {
+            throw ApiError.TooLarge($"The form is too large: {e.Message}");
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException && e is not BadHttpRequestException && !ct.IsCancellationRequested)
+        {
+            throw ApiError.BadRequest($"The multipart form could not be read: {e.Message}", null, "invalid_form");
+        }
     }
 
     private static void Add(Dictionary<string, string> values, string name, JsonElement value)

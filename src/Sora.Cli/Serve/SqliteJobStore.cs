@@ -52,9 +52,11 @@ public sealed class SqliteJobStore : IJobStore
                 """);
             Execute(c, $"PRAGMA user_version = {SchemaVersion}");
         }
-        catch (SqliteException e)
+        catch (Exception e) when (e is SqliteException or InvalidDataException)
         {
-            throw new InvalidDataException($"{path}: not a usable job store ({e.Message})", e);
+            // A pooled connection to this file must not outlive the refusal (a later store at the same path would reuse it).
+            Dispose();
+            throw e as InvalidDataException ?? new InvalidDataException($"{path}: not a usable job store ({e.Message})", e);
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Sora.Cli.Serve;
 
 /// <summary>The lifecycle states of OpenAI's Video object, spelled as the API spells them.</summary>
@@ -52,6 +54,7 @@ public sealed record JobSpec
     public int? ExtendFrames { get; init; }
 
     /// <summary>Frames of the finished video: for an extension, the clip's and the new ones.</summary>
+    [JsonIgnore]
     public int TotalFrames => Kind == JobKind.Extend ? ClipFrames!.Value - ExtendFrames!.Value + Frames : Frames;
 }
 

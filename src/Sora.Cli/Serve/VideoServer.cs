@@ -130,8 +130,6 @@ public sealed class VideoServer : IAsyncDisposable
                 ApiError a => a,
                 Microsoft.AspNetCore.Http.BadHttpRequestException { StatusCode: 413 } => ApiError.TooLarge($"The request body is larger than the limit of {_options.Limits.MaxBodyBytes} bytes."),
                 Microsoft.AspNetCore.Http.BadHttpRequestException b => new ApiError(b.StatusCode, $"Bad request: {b.Message}", code: "bad_request"),
-                InvalidDataException d when d.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) => ApiError.TooLarge($"The form is too large: {d.Message}"),
-                InvalidDataException or IOException => ApiError.BadRequest($"The form could not be read: {e.Message}", null, "invalid_form"),
                 _ => null,
             };
             if (error is null)
