@@ -158,6 +158,24 @@ public sealed class VideoApiTests(ServedModel model) : IAsyncLifetime
         _ = what;
     }
 
+    [Fact]
+    public async Task A_refusal_after_the_upload_was_saved_leaves_nothing_behind()
+    {
+        var response = await _server.PostFormAsync("/v1/videos", [("prompt", Prompt), ("steps", "0")], ("input_reference", "ref.png", Png(16, 16)));
+        await TestServer.Error(response, 400, "steps");
+        var edit = await _server.PostFormAsync("/v1/videos/edits", [("prompt", Prompt), ("strength", "2")], ("video", "clip.png", Png(16, 16)));
+        await TestServer.Error(edit, 400, "strength");
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(_server.StoreDir, "uploads")));
+        Assert.Equal(0, await Pending());
+    }
+
+    [Fact]
+    public async Task A_method_a_route_does_not_take_is_a_405_in_the_error_shape()
+    {
+        await TestServer.Error(await _server.Http.PutAsync("/v1/videos", new StringContent("{}")), 405);
+        await TestServer.Error(await _server.Http.PostAsync("/v1/videos/video_x", new StringContent("{}")), 405);
+    }
+
     /// <summary>Bit flips may leave a decodable image (accepted) or not (a 400): never anything else.</summary>
     [Fact]
     public async Task Images_with_flipped_bits_are_accepted_or_refused_cleanly()

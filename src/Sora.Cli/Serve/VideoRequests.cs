@@ -20,39 +20,36 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
     public static string NewId() => "video_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
     /// <summary>POST /v1/videos: prompt, model, seconds, size, input_reference (an image upload or a data URL).</summary>
-    public async Task<VideoJob> CreateAsync(RequestFields f, CancellationToken ct)
+    public Task<VideoJob> CreateAsync(RequestFields f, CancellationToken ct) => AcceptAsync(async id =>
     {
         f.OnlyKnown(["prompt", "model", "seconds", "size", "input_reference", "input_reference[image_url]", "input_reference[file_id]", .. Extras]);
         CheckModel(f);
-        string id = NewId();
         int frames = f.String("seconds") is { } s ? Geometry.FramesFor(Seconds(s, "seconds")) : Geometry.DefaultFrames;
         var (width, height) = Size(f);
         var image = await SaveImageAsync(f, id, ct);
         // Without a size, an image gives its own aspect ratio (at the model's pixel count), as sora generate --image does.
         if (image is { } i && f.String("size") is null) (width, height) = CheckPixels(engine.SizeFor(i.Width, i.Height), "input_reference");
         return Add(f, id, new JobSpec { Kind = JobKind.Create, Frames = frames, Width = width, Height = height, Image = image?.Path }, remixedFrom: null);
-    }
+    });
 
     /// <summary>POST /v1/videos/{id}/remix: a new prompt over a finished video, at its size and length.</summary>
-    public VideoJob Remix(string sourceId, RequestFields f)
+    public Task<VideoJob> RemixAsync(string sourceId, RequestFields f) => AcceptAsync(id =>
     {
         f.OnlyKnown(["prompt", "strength", .. Extras]);
         var source = Finished(sourceId, param: null);
-        string id = NewId();
         string clip = CopySourceFrames(source, id);
         int frames = source.Spec.TotalFrames;
-        return Add(f, id, new JobSpec
+        return Task.FromResult(Add(f, id, new JobSpec
         {
             Kind = JobKind.Remix, Frames = frames, Width = source.Spec.Width, Height = source.Spec.Height, Clip = clip, ClipFrames = frames,
             Strength = f.Double("strength", 0, 1),
-        }, remixedFrom: source.Id);
-    }
+        }, remixedFrom: source.Id));
+    });
 
     /// <summary>POST /v1/videos/edits: prompt, video (an uploaded clip, or video[id] of a finished video).</summary>
-    public async Task<VideoJob> EditAsync(RequestFields f, CancellationToken ct)
+    public Task<VideoJob> EditAsync(RequestFields f, CancellationToken ct) => AcceptAsync(async id =>
     {
         f.OnlyKnown(["prompt", "video", "video[id]", "strength", .. Extras]);
-        string id = NewId();
         var (clip, clipFrames, width, height, sourceId) = await SourceClipAsync(f, id, ct);
         // The longest 4k+1 start of the clip: the frames the model can take.
         int frames = (clipFrames - 1) / Geometry.FrameStep * Geometry.FrameStep + 1;
@@ -61,15 +58,14 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
             Kind = JobKind.Edit, Frames = frames, Width = width, Height = height, Clip = clip, ClipFrames = clipFrames,
             Strength = f.Double("strength", 0, 1),
         }, sourceId);
-    }
+    });
 
     /// <summary>POST /v1/videos/extensions: prompt, seconds (of the new part), video (upload or video[id]).</summary>
-    public async Task<VideoJob> ExtendAsync(RequestFields f, CancellationToken ct)
+    public Task<VideoJob> ExtendAsync(RequestFields f, CancellationToken ct) => AcceptAsync(async id =>
     {
         f.OnlyKnown(["prompt", "seconds", "video", "video[id]", .. Extras]);
         // The new part: 4k frames for the seconds asked (FramesFor counts the first frame too).
         int added = Geometry.FramesFor(Seconds(f.Required("seconds"), "seconds")) - 1;
-        string id = NewId();
         var (clip, clipFrames, width, height, sourceId) = await SourceClipAsync(f, id, ct);
         // The model starts from the clip's last frames: the default count, or all of a shorter clip's 4k+1.
         int known = Math.Min(engine.DefaultExtendFrames, (clipFrames - 1) / Geometry.FrameStep * Geometry.FrameStep + 1);
@@ -77,47 +73,54 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         {
             Kind = JobKind.Extend, Frames = known + added, Width = width, Height = height, Clip = clip, ClipFrames = clipFrames, ExtendFrames = known,
         }, sourceId);
-    }
+    });
 
-    /// <summary>The common fields, then the job into the queue (429 when it is full; the uploads are removed then).</summary>
-    private VideoJob Add(RequestFields f, string id, JobSpec partial, string? remixedFrom)
+    /// <summary>Runs <paramref name="accept"/> for a new id; a refusal at any point removes what it saved in the id's upload folder.</summary>
+    private async Task<VideoJob> AcceptAsync(Func<string, Task<VideoJob>> accept)
     {
+        string id = NewId();
         try
         {
-            var spec = partial with
-            {
-                Prompt = Prompt(f.Required("prompt"), "prompt"),
-                NegativePrompt = f.String("negative_prompt") is { } n ? Prompt(n, "negative_prompt") : null,
-                Steps = f.Int("steps", 1, limits.MaxSteps) ?? engine.DefaultSteps,
-                Guidance = f.Double("guidance", 0, 100) ?? engine.DefaultGuidance,
-                Seed = f.Long("seed") ?? Random.Shared.NextInt64(),
-            };
-            double strength = spec.Strength ?? engine.DefaultStrength;
-            if (spec.Kind is JobKind.Remix or JobKind.Edit && (int)(spec.Steps * strength) < 1)
-                throw ApiError.BadRequest($"'strength' {strength.ToString(CultureInfo.InvariantCulture)} of {spec.Steps} steps runs no step; raise the strength or the steps.", "strength");
-            int totalFrames = spec.TotalFrames;
-            if (totalFrames > limits.MaxFrames)
-                throw ApiError.BadRequest($"{totalFrames} frames ({Geometry.SecondsFor(totalFrames)} s at {Geometry.Fps} fps) is more than the limit of {limits.MaxFrames}.", "seconds");
-            var job = new VideoJob
-            {
-                Id = id,
-                Status = JobStatus.Queued,
-                CreatedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-                Model = engine.ModelId,
-                Prompt = spec.Prompt,
-                Seconds = Geometry.SecondsFor(totalFrames),
-                Size = ClipGeometry.SizeString(spec.Width, spec.Height),
-                RemixedFromVideoId = remixedFrom,
-                Spec = spec,
-            };
-            if (!store.TryAdd(job, limits.MaxQueue)) throw ApiError.QueueFull(limits.MaxQueue);
-            return job;
+            return await accept(id);
         }
         catch
         {
             files.DeleteUploads(id);
             throw;
         }
+    }
+
+    /// <summary>The common fields, then the job into the queue (429 when it is full).</summary>
+    private VideoJob Add(RequestFields f, string id, JobSpec partial, string? remixedFrom)
+    {
+        var spec = partial with
+        {
+            Prompt = Prompt(f.Required("prompt"), "prompt"),
+            NegativePrompt = f.String("negative_prompt") is { } n ? Prompt(n, "negative_prompt") : null,
+            Steps = f.Int("steps", 1, limits.MaxSteps) ?? engine.DefaultSteps,
+            Guidance = f.Double("guidance", 0, 100) ?? engine.DefaultGuidance,
+            Seed = f.Long("seed") ?? Random.Shared.NextInt64(),
+        };
+        double strength = spec.Strength ?? engine.DefaultStrength;
+        if (spec.Kind is JobKind.Remix or JobKind.Edit && (int)(spec.Steps * strength) < 1)
+            throw ApiError.BadRequest($"'strength' {strength.ToString(CultureInfo.InvariantCulture)} of {spec.Steps} steps runs no step; raise the strength or the steps.", "strength");
+        int totalFrames = spec.TotalFrames;
+        if (totalFrames > limits.MaxFrames)
+            throw ApiError.BadRequest($"{totalFrames} frames ({Geometry.SecondsFor(totalFrames)} s at {Geometry.Fps} fps) is more than the limit of {limits.MaxFrames}.", "seconds");
+        var job = new VideoJob
+        {
+            Id = id,
+            Status = JobStatus.Queued,
+            CreatedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+            Model = engine.ModelId,
+            Prompt = spec.Prompt,
+            Seconds = Geometry.SecondsFor(totalFrames),
+            Size = ClipGeometry.SizeString(spec.Width, spec.Height),
+            RemixedFromVideoId = remixedFrom,
+            Spec = spec,
+        };
+        if (!store.TryAdd(job, limits.MaxQueue)) throw ApiError.QueueFull(limits.MaxQueue);
+        return job;
     }
 
     /// <summary>Any sora-* name (what OpenAI clients send) or the served model's name; nothing else is served here.</summary>
@@ -180,7 +183,6 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         }
         catch (VideoInputException ex)
         {
-            files.DeleteUploads(id);
             throw ApiError.BadRequest($"input_reference: {Problem(ex)}", "input_reference", "invalid_image");
         }
     }
@@ -209,21 +211,12 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         }
         catch (VideoInputException ex)
         {
-            files.DeleteUploads(id);
             throw ApiError.BadRequest($"video: {Problem(ex)}", "video", "invalid_video");
         }
-        try
-        {
-            var (width, height) = CheckPixels(engine.SizeFor(clip.Width, clip.Height), "video");
-            if (clip.Frames > limits.MaxFrames)
-                throw ApiError.BadRequest($"The clip has {clip.Frames} frames, more than the limit of {limits.MaxFrames}.", "video");
-            return (files.Relative(path), clip.Frames, width, height, null);
-        }
-        catch
-        {
-            files.DeleteUploads(id);
-            throw;
-        }
+        var (width, height) = CheckPixels(engine.SizeFor(clip.Width, clip.Height), "video");
+        if (clip.Frames > limits.MaxFrames)
+            throw ApiError.BadRequest($"The clip has {clip.Frames} frames, more than the limit of {limits.MaxFrames}.", "video");
+        return (files.Relative(path), clip.Frames, width, height, null);
     }
 
     /// <summary>A finished video by id: 404 when there is none, 409 when it has not completed.</summary>
@@ -247,7 +240,6 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Deleted between the look-up and the copy.
-            files.DeleteUploads(id);
             throw ApiError.NotFound(source.Id);
         }
         return files.Relative(to);

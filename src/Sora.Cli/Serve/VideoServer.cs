@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -20,6 +21,8 @@ public sealed class VideoServer : IAsyncDisposable
 {
     private const int DefaultPageSize = 20, MaxPageSize = 100;
     private static readonly string[] Variants = ["video", "thumbnail", "spritesheet"];
+    /// <summary>Every path some endpoint serves, so another method on one is a 405 rather than a 404.</summary>
+    private static readonly Regex RoutePaths = new("^/(healthz|v1/videos(/[^/]+(/(content|remix))?)?)$", RegexOptions.CultureInvariant);
 
     private readonly WebApplication _app;
     private readonly StoreFolder _files;
@@ -109,10 +112,12 @@ public sealed class VideoServer : IAsyncDisposable
         app.MapGet("/v1/videos/{id}", (string id) => Results.Json(VideoObject(Find(id))));
         app.MapDelete("/v1/videos/{id}", (string id) => Delete(id));
         app.MapGet("/v1/videos/{id}/content", (string id, HttpContext c) => Content(id, c.Request.Query["variant"]));
-        app.MapPost("/v1/videos/{id}/remix", async Task<IResult> (string id, HttpContext c) => Created(_requests.Remix(id, await RequestFields.ReadAsync(c.Request, c.RequestAborted))));
+        app.MapPost("/v1/videos/{id}/remix", async Task<IResult> (string id, HttpContext c) => Created(await _requests.RemixAsync(id, await RequestFields.ReadAsync(c.Request, c.RequestAborted))));
         app.MapPost("/v1/videos/edits", async Task<IResult> (HttpContext c) => Created(await _requests.EditAsync(await RequestFields.ReadAsync(c.Request, c.RequestAborted), c.RequestAborted)));
         app.MapPost("/v1/videos/extensions", async Task<IResult> (HttpContext c) => Created(await _requests.ExtendAsync(await RequestFields.ReadAsync(c.Request, c.RequestAborted), c.RequestAborted)));
-        app.MapFallback((HttpContext c) => throw new ApiError(404, $"No route {c.Request.Method} {c.Request.Path}.", code: "unknown_url"));
+        app.MapFallback((HttpContext c) => throw (RoutePaths.IsMatch(c.Request.Path.Value ?? "")
+            ? new ApiError(405, $"{c.Request.Method} is not allowed on {c.Request.Path}.", code: "method_not_allowed")
+            : new ApiError(404, $"No route {c.Request.Method} {c.Request.Path}.", code: "unknown_url")));
         return app;
     }
 
