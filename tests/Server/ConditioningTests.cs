@@ -103,6 +103,8 @@ public sealed class ConditioningTests(ServedModel model) : IAsyncLifetime
         var edited = await Finished(byId);
         AssertSameFrames(Direct(_pipeline.Defaults.Options(Prompt) with { Seed = 3, Steps = 2, Video = Frames(done) }), Frames(edited));
 
+        var bomb = await _server.PostFormAsync("/v1/videos/edits", [("prompt", Prompt)], ("video", "bomb.gif", UploadBudgetTests.LyingGif()));
+        Assert.Equal("video_too_large", (await TestServer.Error(bomb, 400, "video")).GetProperty("code").GetString());
         var notClip = await _server.PostFormAsync("/v1/videos/edits", [("prompt", Prompt)], ("video", "clip.gif", "GIF89a but not really"u8.ToArray()));
         await TestServer.Error(notClip, 400, "video");
         await TestServer.Error(await _server.PostFormAsync("/v1/videos/edits", [("prompt", Prompt)]), 400, "video");

@@ -203,6 +203,10 @@ public sealed class VideoRequests(IVideoEngine engine, IJobStore store, StoreFol
             throw ApiError.BadRequest(f.Has("video") ? "'video' must be a clip file upload or video[id]." : "Missing required parameter: 'video'.", "video", "missing_required_parameter");
         byte[] bytes = await ReadUploadAsync(upload, ct);
         string ext = Sniff(bytes) ?? throw ApiError.BadRequest("video is not a clip this server reads (.gif, .y4m, .png, .jpg, or .mp4/.webm with ffmpeg).", "video", "invalid_video");
+        // The largest video the server makes is its budget for what an upload may decode to.
+        long budget = limits.MaxFrames * limits.MaxPixels;
+        if (ext == ".gif" && UploadBudget.GifPixels(bytes) is { } pixels && pixels > budget)
+            throw ApiError.BadRequest($"The clip decodes to {pixels} pixels (frames × width × height), more than the limit of {budget}.", "video", "video_too_large");
         string path = Save(id, "clip" + ext, bytes);
         VideoFrames clip;
         try
