@@ -15,6 +15,7 @@ public sealed class ServeCommandTests(ServedModel model)
     [Theory]
     [InlineData("--port", "70000", "--port")]
     [InlineData("--port", "-1", "--port")]
+    [InlineData("--host", "example.com", "--host")]
     [InlineData("--max-queue", "0", "--max-queue")]
     [InlineData("--device", "quantum", "--device")]
     [InlineData("--model", "/no/such/model", "--model")]

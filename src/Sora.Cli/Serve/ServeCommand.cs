@@ -29,6 +29,8 @@ public static class ServeCommand
     private static int Run(CliContext context, string? model, string host, int port, string store, string? apiKey, string device, int maxQueue)
     {
         if (port is < 0 or > 65535) throw new UsageException($"--port must be 0 to 65535, got {port}");
+        if (host != "localhost" && !System.Net.IPAddress.TryParse(host, out _))
+            throw new UsageException($"--host {host}: give an IP address (127.0.0.1, 0.0.0.0, ::) or localhost");
         if (maxQueue < 1) throw new UsageException($"--max-queue must be at least 1, got {maxQueue}");
         if (apiKey is { Length: 0 }) throw new UsageException("--api-key is empty");
         if (string.IsNullOrWhiteSpace(store)) throw new UsageException("--store: empty path");
