@@ -44,16 +44,16 @@ public sealed record GgufValue(GgufValueType Type, object Value, GgufValueType E
     };
 
     /// <summary>The elements of an integer array of any width, as long.</summary>
-    public long[] AsInt64Array() => Value switch
+    public long[] AsInt64Array() => (IsArray ? ElementType : GgufValueType.Array) switch // by ElementType: the CLR lets an int[] pass as a uint[]
     {
-        byte[] a => Array.ConvertAll(a, v => (long)v),
-        sbyte[] a => Array.ConvertAll(a, v => (long)v),
-        ushort[] a => Array.ConvertAll(a, v => (long)v),
-        short[] a => Array.ConvertAll(a, v => (long)v),
-        uint[] a => Array.ConvertAll(a, v => (long)v),
-        int[] a => Array.ConvertAll(a, v => (long)v),
-        long[] a => (long[])a.Clone(),
-        ulong[] a when a.All(v => v <= long.MaxValue) => Array.ConvertAll(a, v => (long)v),
+        GgufValueType.UInt8 => Array.ConvertAll((byte[])Value, v => (long)v),
+        GgufValueType.Int8 => Array.ConvertAll((sbyte[])Value, v => (long)v),
+        GgufValueType.UInt16 => Array.ConvertAll((ushort[])Value, v => (long)v),
+        GgufValueType.Int16 => Array.ConvertAll((short[])Value, v => (long)v),
+        GgufValueType.UInt32 => Array.ConvertAll((uint[])Value, v => (long)v),
+        GgufValueType.Int32 => Array.ConvertAll((int[])Value, v => (long)v),
+        GgufValueType.Int64 => (long[])((long[])Value).Clone(),
+        GgufValueType.UInt64 when ((ulong[])Value).All(v => v <= long.MaxValue) => Array.ConvertAll((ulong[])Value, v => (long)v),
         _ => throw new InvalidCastException($"metadata value is {Describe()}, not an integer array"),
     };
 
