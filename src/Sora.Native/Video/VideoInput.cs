@@ -1,4 +1,5 @@
 using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
@@ -101,6 +102,9 @@ public static class VideoInput
             if (format is not PngFormat and not JpegFormat and not GifFormat)
                 throw new VideoInputException(path, $"{format.Name} images are not read; give PNG, JPEG or GIF");
             CheckClipSize(path, 1, info.Height, info.Width);
+            long pixels = (long)info.Width * info.Height, most = Math.Max(FreePixels, stream.Length * MostPixelsPerByte(format));
+            if (pixels > most)
+                throw new VideoInputException(path, $"a {stream.Length}-byte {format.Name} cannot hold {info.Width}x{info.Height} pixels (corrupt header?)");
             long budget = Math.Min(maxFrames, MaxValues / (3L * info.Width * info.Height));
             stream.Position = 0;
             // One frame past the budget tells a clip that is too long from one that fits exactly.
@@ -122,6 +126,22 @@ public static class VideoInput
             throw new VideoInputException(path, $"cannot decode the image ({e.Message})", e);
         }
     }
+
+    /// <summary>Pixels any image may have whatever its file size.</summary>
+    private const long FreePixels = 1 << 20;
+
+    /// <summary>
+    /// More pixels per file byte than a format can encode: deflate inflates at most 1032:1 and a PNG pixel can be
+    /// 1 bit (8256); a JPEG spends at least one bit on every 8×8 block (512, doubled for margin); GIF's 12-bit LZW codes
+    /// stand for at most 4096 pixels each (2731, rounded up). A header claiming more is corrupt, and is refused before
+    /// the decoder allocates the image.
+    /// </summary>
+    private static long MostPixelsPerByte(IImageFormat format) => format switch
+    {
+        PngFormat => 8256,
+        JpegFormat => 1024,
+        _ => 4096,
+    };
 
     private static VideoFrames ToFrames(Image<Rgb24> image)
     {
