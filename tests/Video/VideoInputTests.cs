@@ -376,6 +376,40 @@ public sealed class VideoInputTests : IDisposable
         Assert.StartsWith(P("junk.mp4") + ": ", e.Message);
     }
 
+    [FfmpegFact]
+    public void Y4mReadsAsFfmpegDecodesIt()
+    {
+        // ffmpeg as an independent decoder of the same files. Flat colours test the matrix and levels alone: within a
+        // level of ffmpeg's accurate conversion. On detail, ffmpeg interpolates chroma its own way (they differ most
+        // at the square's edges), so there the reader must only be as close to the source as ffmpeg is.
+        float[][] colors = [[0.2f, 0.5f, 0.8f], [1f, 0f, 0f], [0f, 1f, 0f], [0f, 0f, 1f], [0.9f, 0.9f, 0.1f], [0.3f, 0.3f, 0.3f]];
+        var flat = new float[colors.Length * 8 * 8 * 3];
+        for (int p = 0; p < flat.Length / 3; p++) colors[p / 64].CopyTo(flat, 3 * p);
+        Y4mWriter.Write(new VideoFrames(colors.Length, 8, 8, flat), P("flat.y4m"));
+        var ours = VideoInput.ReadClip(P("flat.y4m"));
+        var theirs = Ffmpeg.DecodeRgb24("-i", P("flat.y4m"), "-sws_flags", Ffmpeg.AccurateScaling);
+        Assert.InRange(theirs.Select((b, i) => Math.Abs(b - ours.Rgb[i] * 255.0)).Max(), 0, 1.0);
+
+        var video = TestVideos.Smooth(frames: 3, height: 32, width: 48);
+        Y4mWriter.Write(video, P("a.y4m"));
+        ours = VideoInput.ReadClip(P("a.y4m"));
+        theirs = Ffmpeg.DecodeRgb24("-i", P("a.y4m"), "-sws_flags", Ffmpeg.AccurateScaling);
+        Assert.Equal(theirs.Length, ours.Rgb.Length);
+        var source = TestVideos.ExpectedBytes(video);
+        double oursToSource = source.Select((b, i) => Math.Abs(b - ours.Rgb[i] * 255.0)).Average();
+        double theirsToSource = source.Select((b, i) => (double)Math.Abs(b - theirs[i])).Average();
+        Assert.InRange(oursToSource, 0, theirsToSource + 0.1);
+        Assert.InRange(theirs.Select((b, i) => Math.Abs(b - ours.Rgb[i] * 255.0)).Average(), 0, 1.5);
+    }
+
+    [WithoutFfmpegFact]
+    public void Mp4WithoutFfmpegSaysWhatToDo()
+    {
+        File.WriteAllBytes(P("v.mp4"), [0, 0, 0, 0x18, (byte)'f', (byte)'t', (byte)'y', (byte)'p']);
+        var e = Assert.Throws<VideoInputException>(() => VideoInput.ReadClip(P("v.mp4")));
+        Assert.StartsWith(P("v.mp4") + ": reading .mp4 needs ffmpeg on PATH", e.Message);
+    }
+
     private static uint PngCrc(ReadOnlySpan<byte> data)
     {
         uint c = 0xFFFFFFFF;
@@ -419,6 +453,15 @@ public sealed class VideoInputTests : IDisposable
             }
         }
         return inv;
+    }
+}
+
+/// <summary>A test of what happens where ffmpeg is not installed; skipped where it is.</summary>
+public sealed class WithoutFfmpegFactAttribute : FactAttribute
+{
+    public WithoutFfmpegFactAttribute()
+    {
+        if (FfmpegReader.FindFfmpeg() is not null) Skip = "ffmpeg is on PATH";
     }
 }
 

@@ -36,7 +36,7 @@ public static class FfmpegReader
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { "-v", "error", "-nostdin", "-i", Path.GetFullPath(path), "-map", "0:v:0", "-fps_mode", "passthrough",
+        foreach (var a in new[] { "-v", "error", "-nostdin", "-i", "file:" + Path.GetFullPath(path), "-map", "0:v:0", "-fps_mode", "passthrough",
                      "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-" })
             psi.ArgumentList.Add(a);
 
