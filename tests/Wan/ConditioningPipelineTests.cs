@@ -233,3 +233,65 @@ public sealed class ConditioningPipelineTests
         Assert.Contains(backend.Device.Name, ex.Message);
     }
 }
+
+/// <summary>The same conditioning on a Wan2.1 model (tests/fixtures/wan-small: 8× VAE, expand_timesteps false).</summary>
+public sealed class Wan21ConditioningTests
+{
+    private static string ModelDir => Path.Combine(FixtureDir, "model");
+
+    private static VideoFrames Gradient(int frames, int height, int width) => new(frames, height, width,
+        Enumerable.Range(0, frames * height * width * 3).Select(i => (i * 37 % 101) / 100f).ToArray());
+
+    [Fact]
+    public void Image_to_video_keeps_the_encoded_image_as_latent_frame_0()
+    {
+        using var backend = NewCpuBackend();
+        using var pipeline = WanPipeline.Load(ModelDir, backend);
+        using var prompt = Tensor.FromArray(Enumerable.Range(0, 512 * 24).Select(i => MathF.Sin(i)).ToArray(), [512, 24]);
+        var image = Gradient(1, 32, 48);
+        var result = pipeline.Generate(new GenerationOptions
+        {
+            Frames = 9, Height = 32, Width = 48, Steps = 3, Guidance = 1, Seed = 5, PromptEmbeds = prompt,
+            Image = image, OutputType = OutputType.Latent,
+        });
+        using var final = result.Latents!;
+
+        // The reference: the VAE's posterior mean of the image alone, normalised with the config's statistics.
+        using var pixels = backend.ToDevice(image.ToVaeInput());
+        var (mean, logVar) = pipeline.Vae.Encode(pixels);
+        using (mean)
+        using (logVar)
+        {
+            var z = mean.ToFloatArray();
+            var x = final.ToFloatArray();
+            int c = final.Dim(0), t = final.Dim(1), hw = final.Dim(2) * final.Dim(3);
+            var expected = new float[c * hw];
+            var actual = new float[c * hw];
+            for (int ch = 0; ch < c; ch++)
+                for (int p = 0; p < hw; p++)
+                {
+                    expected[ch * hw + p] = (z[ch * hw + p] - pipeline.Vae.LatentsMean[ch]) / pipeline.Vae.LatentsStd[ch];
+                    actual[ch * hw + p] = x[(ch * t) * hw + p];
+                }
+            Assert.True(RelativeError(actual, expected) < 1e-6, $"frame 0 relative error {RelativeError(actual, expected):E2}");
+        }
+    }
+
+    [Fact]
+    public void Editing_at_full_strength_is_text_to_video_from_the_same_noise()
+    {
+        // Strength 1 keeps every step and σ₀ ≈ 1, so the clip contributes (1 − σ₀)·x₀ ≈ 1e-6·x₀: the result is t2v's.
+        using var backend = NewCpuBackend();
+        using var pipeline = WanPipeline.Load(ModelDir, backend);
+        using var prompt = Tensor.FromArray(Enumerable.Range(0, 512 * 24).Select(i => MathF.Cos(i)).ToArray(), [512, 24]);
+        var options = new GenerationOptions
+        {
+            Frames = 9, Height = 32, Width = 48, Steps = 3, Guidance = 1, Seed = 9, PromptEmbeds = prompt, OutputType = OutputType.Latent,
+        };
+        var plain = pipeline.Generate(options);
+        var edited = pipeline.Generate(options with { Video = Gradient(9, 32, 48), Strength = 1.0 });
+        using (plain.Latents)
+        using (edited.Latents)
+            Assert.True(RelativeError(edited.Latents!.ToFloatArray(), plain.Latents!.ToFloatArray()) < 1e-4);
+    }
+}
