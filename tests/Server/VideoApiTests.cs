@@ -362,6 +362,29 @@ public sealed class VideoApiTests(ServedModel model) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_job_that_cannot_run_fails_with_an_error_the_client_sees()
+    {
+        string slow = (await _server.CreateAsync(Slow)).GetProperty("id").GetString()!;
+        var response = await _server.PostFormAsync("/v1/videos", Quick(9), ("input_reference", "ref.png", Png(16, 16)));
+        string id = (await TestServer.Ok(response)).GetProperty("id").GetString()!;
+        // Its input disappears while it waits (a disk problem, say): the run cannot read it.
+        Directory.Delete(Path.Combine(_server.StoreDir, "uploads", id), recursive: true);
+        await TestServer.Ok(await _server.Http.DeleteAsync($"/v1/videos/{slow}"));
+
+        var video = await _server.WaitAsync(id);
+        Assert.Equal("failed", video.GetProperty("status").GetString());
+        var error = video.GetProperty("error");
+        Assert.Equal("invalid_request", error.GetProperty("code").GetString());
+        Assert.Contains("input.png", error.GetProperty("message").GetString());
+        Assert.DoesNotContain(_server.StoreDir, error.GetProperty("message").GetString()!);
+        Assert.Equal(JsonValueKind.Number, video.GetProperty("completed_at").ValueKind);
+        await TestServer.Error(await _server.Http.GetAsync($"/v1/videos/{id}/content"), 409);
+        Assert.Equal(1, _server.Log.Count(id, "failed"));
+        // The runner goes on with the next job.
+        Assert.Equal("completed", (await _server.WaitAsync((await _server.CreateAsync(Quick(10))).GetProperty("id").GetString()!)).GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Every_state_change_is_one_log_line()
     {
         string id = (await _server.CreateAsync(Quick(8))).GetProperty("id").GetString()!;

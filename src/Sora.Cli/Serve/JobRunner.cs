@@ -80,7 +80,15 @@ public sealed class JobRunner : IDisposable
                 catch (OperationCanceledException) { }
                 continue;
             }
-            Run(job);
+            try
+            {
+                Run(job);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The store failed while recording the outcome; the loop (and the server) must outlive that.
+                _log.Line($"{job.Id}: cannot record its state: {Program.OneLine(e.Message)}");
+            }
         }
     }
 
@@ -120,9 +128,11 @@ public sealed class JobRunner : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // The message goes to the client: the store's own paths are not its business.
+            string message = Program.OneLine(e.Message).Replace(_files.Root + Path.DirectorySeparatorChar, "", StringComparison.Ordinal);
             var error = e is ArgumentException or VideoInputException or NotSupportedException
-                ? new JobError("invalid_request", Program.OneLine(e.Message))
-                : new JobError("generation_failed", $"{e.GetType().Name}: {Program.OneLine(e.Message)}");
+                ? new JobError("invalid_request", message)
+                : new JobError("generation_failed", $"{e.GetType().Name}: {message}");
             _files.DeleteFiles(job.Id);
             if (_store.Fail(job.Id, error, DateTimeOffset.UtcNow.ToUnixTimeSeconds()))
                 _log.Job(job.Id, JobStatus.Failed, error.Message);
