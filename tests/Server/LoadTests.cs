@@ -25,9 +25,16 @@ public sealed class LoadTests(ServedModel model)
             {
                 for (int r = 0; r < RequestsEach; r++)
                 {
-                    var response = await Send(server, c, r, created, deleted);
-                    statuses.Add((int)response.StatusCode);
-                    if (!response.IsSuccessStatusCode) await TestServer.Error(response, (int)response.StatusCode);
+                    try
+                    {
+                        var response = await Send(server, c, r, created, deleted);
+                        statuses.Add((int)response.StatusCode);
+                        if (!response.IsSuccessStatusCode) await TestServer.Error(response, (int)response.StatusCode);
+                    }
+                    catch (Exception e)
+                    {
+                        throw new InvalidOperationException($"client {c}, request {r}: {e.GetType().Name}: {e.Message}", e);
+                    }
                 }
             })));
             Assert.Equal(Clients * RequestsEach, statuses.Count);
@@ -69,7 +76,7 @@ public sealed class LoadTests(ServedModel model)
                 deleted.Add(id); // cancelled while queued or in progress
                 return await http.DeleteAsync($"/v1/videos/{id}");
             case 1: return await http.PostAsync("/v1/videos", new StringContent("{\"prompt\": \"unterminated", Encoding.UTF8, "application/json"));
-            case 2: return await server.PostFormAsync("/v1/videos", [("prompt", "big")], ("input_reference", "big.png", new byte[64 << 10]));
+            case 2: return await server.PostFormAsync("/v1/videos", [("prompt", "big")], ("input_reference", "big.png", new byte[48 << 10]));
             case 3: return await http.GetAsync("/v1/videos?limit=5");
             case 4: return await http.GetAsync($"/v1/videos/video_{c}");
             case 5: return await server.PostFormAsync("/v1/videos", [("prompt", "x"), ("size", "1x1x1")]);

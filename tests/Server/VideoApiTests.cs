@@ -237,7 +237,7 @@ public sealed class VideoApiTests(ServedModel model) : IAsyncLifetime
         var small = await TestServer.StartAsync(model.Engine, limits: new ServerLimits { MaxBodyBytes = 32 << 10 });
         try
         {
-            var response = await small.PostFormAsync("/v1/videos", [("prompt", Prompt)], ("input_reference", "big.png", new byte[64 << 10]));
+            var response = await small.PostFormAsync("/v1/videos", [("prompt", Prompt)], ("input_reference", "big.png", new byte[48 << 10]));
             await TestServer.Error(response, 413);
             var json = await small.PostJsonAsync("/v1/videos", new { prompt = new string('a', 40 << 10) });
             await TestServer.Error(json, 413);

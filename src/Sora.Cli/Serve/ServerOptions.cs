@@ -3,7 +3,7 @@ namespace Sora.Cli.Serve;
 /// <summary>Bounds on what one request may ask for; beyond them a request is refused with 400, 413 or 429.</summary>
 public sealed record ServerLimits
 {
-    /// <summary>Largest request body (uploads included), bytes.</summary>
+    /// <summary>Largest request body (uploads included), bytes; one up to twice this is read and dropped before its 413, a larger one cut off.</summary>
     public long MaxBodyBytes { get; init; } = 64L << 20;
     /// <summary>Longest prompt or negative prompt, characters.</summary>
     public int MaxPromptChars { get; init; } = 4000;

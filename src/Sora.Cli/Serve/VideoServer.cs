@@ -90,7 +90,7 @@ public sealed class VideoServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k =>
         {
-            k.Limits.MaxRequestBodySize = options.Limits.MaxBodyBytes;
+            k.Limits.MaxRequestBodySize = HardBodyCap(options.Limits.MaxBodyBytes);
             k.AddServerHeader = false;
             if (options.Host == "localhost") k.ListenLocalhost(options.Port);
             else if (IPAddress.TryParse(options.Host, out var ip)) k.Listen(ip, options.Port);
@@ -104,6 +104,7 @@ public sealed class VideoServer : IAsyncDisposable
         });
         var app = builder.Build();
         app.Use(Errors);
+        app.Use(RefuseOversize);
         app.Use(Authenticate);
 
         app.MapGet("/healthz", () => Results.Json(new { status = "ok", model = _engine.ModelId, pending = _store.PendingCount() }));
@@ -145,6 +146,28 @@ public sealed class VideoServer : IAsyncDisposable
             await error.WriteAsync(context.Response);
         }
     }
+
+    /// <summary>
+    /// A body over the limit is a 413. Kestrel's own cap is twice the limit, and a body up to that is read and dropped
+    /// before the answer: Kestrel closes the connection on a body over its cap, and a client still sending then sees
+    /// a reset instead of the 413. A body without a Content-Length (chunked) is held to the limit by Kestrel itself.
+    /// </summary>
+    private async Task RefuseOversize(HttpContext context, RequestDelegate next)
+    {
+        long limit = _options.Limits.MaxBodyBytes;
+        long? length = context.Request.ContentLength;
+        if (length is null && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = limit;
+        if (length is null || length <= limit)
+        {
+            await next(context);
+            return;
+        }
+        if (length <= HardBodyCap(limit)) await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+        throw ApiError.TooLarge($"The request body is {length} bytes, more than the limit of {limit}.");
+    }
+
+    private static long HardBodyCap(long limit) => 2 * limit;
 
     /// <summary>With an API key, every request needs <c>Authorization: Bearer KEY</c>, compared in constant time.</summary>
     private Task Authenticate(HttpContext context, RequestDelegate next)
