@@ -128,7 +128,7 @@ public interface IBackend : IDisposable
     {
         switch (w)
         {
-            case DenseWeight d: Gemm(x, d.Tensor, bias, y, epilogue, residual, gate); break;
+            case DenseWeight d: Gemm(x, d.Matrix, bias, y, epilogue, residual, gate); break;
             case LoraWeight l: LowRankPath.Gemm(this, x, l, bias, y, epilogue, residual, gate); break;
             default: throw Refused(w);
         }
@@ -139,7 +139,7 @@ public interface IBackend : IDisposable
     {
         switch (w)
         {
-            case DenseWeight d: GemmGatedRows(x, d.Tensor, bias, y, residual, gateBase, gate, rowSets); break;
+            case DenseWeight d: GemmGatedRows(x, d.Matrix, bias, y, residual, gateBase, gate, rowSets); break;
             case LoraWeight l: LowRankPath.GemmGatedRows(this, x, l, bias, y, residual, gateBase, gate, rowSets); break;
             default: throw Refused(w);
         }

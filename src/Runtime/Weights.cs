@@ -24,6 +24,9 @@ public sealed record DenseWeight(Tensor Tensor) : Weight(Tensor.Dim(0), RowLengt
     public override string Format => DTypes.SafetensorsName(Tensor.DType).ToLowerInvariant();
     public override long StoredBytes => Tensor.ElementCount * DTypes.SizeOf(Tensor.DType);
 
+    /// <summary>The tensor seen as [Out, In] (a view of a conv kernel, or the tensor itself).</summary>
+    public Tensor Matrix => Tensor.Rank == 2 ? Tensor : Tensor.Reshape(Out, In);
+
     public static int RowLength(Tensor t) => t.Rank == 0 || t.Dim(0) == 0 ? 0 : checked((int)(t.ElementCount / t.Dim(0)));
 }
 

@@ -21,7 +21,7 @@ public sealed unsafe partial class CpuBackend
         ArgumentNullException.ThrowIfNull(w);
         switch (w)
         {
-            case DenseWeight d: Gemm(x, d.Tensor, bias, y, epilogue, residual, gate); return;
+            case DenseWeight d: Gemm(x, d.Matrix, bias, y, epilogue, residual, gate); return;
             case LoraWeight l: LowRankPath.Gemm(this, x, l, bias, y, epilogue, residual, gate); return;
         }
         HostArgs.RequireRank(x, nameof(x), 2);

@@ -23,7 +23,7 @@ public sealed unsafe partial class IlgpuBackend
         ArgumentNullException.ThrowIfNull(w);
         switch (w)
         {
-            case DenseWeight d: Gemm(x, d.Tensor, bias, y, epilogue, residual, gate); return;
+            case DenseWeight d: Gemm(x, d.Matrix, bias, y, epilogue, residual, gate); return;
             case LoraWeight l: LowRankPath.Gemm(this, x, l, bias, y, epilogue, residual, gate); return;
         }
         RequireRank(x, nameof(x), 2);

@@ -42,7 +42,7 @@ public sealed partial class IlgpuBackend
         ArgumentNullException.ThrowIfNull(w);
         switch (w)
         {
-            case DenseWeight d: GemmGatedRows(x, d.Tensor, bias, y, residual, gateBase, gate, rowSets); return;
+            case DenseWeight d: GemmGatedRows(x, d.Matrix, bias, y, residual, gateBase, gate, rowSets); return;
             case LoraWeight l: LowRankPath.GemmGatedRows(this, x, l, bias, y, residual, gateBase, gate, rowSets); return;
         }
         RequireRank(x, nameof(x), 2);
