@@ -65,7 +65,8 @@ public sealed record AttentionOptions
 /// The one op interface of Sora.Native. Implemented by the managed CPU backend and by the ILGPU backend
 /// (CUDA, OpenCL, ILGPU CPU accelerator). All tensors given to an op must live on this backend. Activations
 /// are F32; weights (the W of Gemm, the table of Embedding, conv weights) may be F32, F16 or BF16 and are
-/// converted inside the kernels. Outputs are written in full; an op never allocates its output.
+/// converted inside the kernels; the <see cref="Weight"/> overloads also take fp8 and ggml-block weights, expanded
+/// inside the kernels as well, and LoRA side paths. Outputs are written in full; an op never allocates its output.
 /// Unless stated otherwise, tensors must be contiguous; out-of-place ops accept output == input.
 /// </summary>
 public interface IBackend : IDisposable
