@@ -151,7 +151,8 @@ public interface IQuantizedTensorSource
     /// <summary>
     /// True with the tensor's ggml type and its stored bytes (row-major in its PyTorch-order shape, as ggml's flat
     /// order) when <paramref name="name"/> is stored in a ggml encoding; false for tensors the source holds densely.
-    /// The memory stays valid while the source is open.
+    /// The memory stays valid while the source is open; the CPU backend pins it and reads it in place (a MemoryManager
+    /// over a memory-mapped file serves, nothing is copied), other backends copy it to the device once.
     /// </summary>
     bool TryGetBlocks(string name, out GgmlType type, out ReadOnlyMemory<byte> blocks);
 }
