@@ -1,5 +1,7 @@
+using System.Numerics.Tensors;
 using Sora.Runtime;
 using Sora.Runtime.Gguf;
+using Tensor = Sora.Runtime.Tensor;
 
 namespace Sora.Kernels.Cpu;
 
@@ -113,6 +115,21 @@ internal readonly unsafe struct WeightRows
         if (_dense is not null) HostArgs.ToFloat(_dense, _offset + first, count, dst);
         else if (_isGgml)
         {
+            if (_ggml == GgmlType.F16)
+            {
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)_encoded + first, count), new Span<float>(dst, count));
+                return;
+            }
+            if (_ggml == GgmlType.BF16)
+            {
+                HostArgs.Bf16ToFloat((ushort*)_encoded + first, dst, count);
+                return;
+            }
+            if (_ggml == GgmlType.Q8_0 && first % 32 == 0 && count % 32 == 0)
+            {
+                Q8_0Blocks(_encoded + first / 32 * 34, dst, count / 32);
+                return;
+            }
             int block = GgmlTypes.BlockSize(_ggml), bytes = GgmlTypes.BlockBytes(_ggml);
             long b0 = first / block, b1 = (first + count + block - 1) / block;
             var data = new ReadOnlySpan<byte>(_encoded + b0 * bytes, checked((int)((b1 - b0) * bytes)));
@@ -124,6 +141,17 @@ internal readonly unsafe struct WeightRows
             float scale = _scale;
             if (_fp8 == DType.F8E4M3) for (int i = 0; i < count; i++) dst[i] = Float8.E4M3ToFloat(codes[i]) * scale;
             else for (int i = 0; i < count; i++) dst[i] = Float8.E5M2ToFloat(codes[i]) * scale;
+        }
+    }
+
+    /// <summary>Whole Q8_0 blocks, vectorised: y = q·d (an exact int → float conversion and one product, as ggml's).</summary>
+    private static void Q8_0Blocks(byte* blocks, float* dst, int count)
+    {
+        for (int b = 0; b < count; b++, blocks += 34, dst += 32)
+        {
+            var y = new Span<float>(dst, 32);
+            TensorPrimitives.ConvertChecked<sbyte, float>(new ReadOnlySpan<sbyte>(blocks + 2, 32), y);
+            TensorPrimitives.Multiply(y, (float)*(Half*)blocks, y);
         }
     }
 }
