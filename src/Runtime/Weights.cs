@@ -27,6 +27,12 @@ public sealed record DenseWeight(Tensor Tensor) : Weight(Tensor.Dim(0), RowLengt
     /// <summary>The tensor seen as [Out, In] (a view of a conv kernel, or the tensor itself).</summary>
     public Tensor Matrix => Tensor.Rank == 2 ? Tensor : Tensor.Reshape(Out, In);
 
+    /// <summary>The tensor seen as a conv kernel [Out, inChannels, kT, kH, kW] (a Conv2d's [Out, in, kH, kW] is one with kT = 1).</summary>
+    public Tensor Kernel(int inChannels, Conv3dGeometry g) =>
+        Tensor.Rank == 5 ? Tensor
+        : (long)inChannels * g.KernelT * g.KernelH * g.KernelW == In ? Tensor.Reshape(Out, inChannels, g.KernelT, g.KernelH, g.KernelW)
+        : throw new ArgumentException($"w {Tensor.ShapeString} does not fit a kernel over {inChannels} channels under {g}", "w");
+
     public static int RowLength(Tensor t) => t.Rank == 0 || t.Dim(0) == 0 ? 0 : checked((int)(t.ElementCount / t.Dim(0)));
 }
 
