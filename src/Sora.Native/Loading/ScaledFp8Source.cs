@@ -1,0 +1,77 @@
+using Sora.Runtime;
+
+namespace Sora.Native.Loading;
+
+/// <summary>
+/// ComfyUI's "scaled fp8" files: each fp8 weight <c>L.weight</c> is stored with <c>L.scale_weight</c> (one float),
+/// the weight's value being w = f8 · scale, and a marker tensor <c>scaled_fp8</c> flags the file. This view hides
+/// the marker and the scales from the model's strict binding and hands each scale out with its weight through
+/// <see cref="ITensorSource.WeightScale"/>. A scale without its weight, or that is not one finite float, is an error
+/// naming the file and tensor. Owns the inner source.
+/// </summary>
+public sealed class ScaledFp8Source : ITensorSource
+{
+    public const string Marker = "scaled_fp8";
+    private const string ScaleSuffix = ".scale_weight";
+
+    private readonly ITensorSource _inner;
+    private readonly Dictionary<string, float> _scales = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _hidden = new(StringComparer.Ordinal);
+
+    private ScaledFp8Source(ITensorSource inner)
+    {
+        _inner = inner;
+        foreach (string name in inner.Names)
+        {
+            if (name == Marker || name.EndsWith("." + Marker, StringComparison.Ordinal))
+            {
+                _hidden.Add(name);
+                continue;
+            }
+            if (!name.EndsWith(ScaleSuffix, StringComparison.Ordinal)) continue;
+            string weight = name[..^ScaleSuffix.Length] + ".weight";
+            if (!inner.Contains(weight))
+                throw new ModelLoadException($"{inner.FileOf(name)}: tensor '{name}' scales '{weight}', which the file does not hold");
+            _scales[weight] = ReadScale(inner, name);
+            _hidden.Add(name);
+        }
+    }
+
+    /// <summary>The source itself when it holds no scales and no marker; otherwise the scaled view of it.</summary>
+    public static ITensorSource Wrap(ITensorSource inner)
+    {
+        bool scaled = inner.Names.Any(n => n == Marker || n.EndsWith("." + Marker, StringComparison.Ordinal) || n.EndsWith(ScaleSuffix, StringComparison.Ordinal));
+        return scaled ? new ScaledFp8Source(inner) : inner;
+    }
+
+    /// <summary>Weights that carry a scale.</summary>
+    public int ScaledCount => _scales.Count;
+
+    /// <summary>The source this view reads.</summary>
+    public ITensorSource Inner => _inner;
+
+    public string Source => _inner.Source;
+    public IEnumerable<string> Names => _inner.Names.Where(n => !_hidden.Contains(n));
+    public bool Contains(string name) => !_hidden.Contains(name) && _inner.Contains(name);
+    public (DType DType, int[] Shape) Describe(string name) => _inner.Describe(Visible(name));
+    public Tensor Get(string name) => _inner.Get(Visible(name));
+    public string FileOf(string name) => _inner.FileOf(name);
+    public float? WeightScale(string name) => _scales.TryGetValue(name, out float s) ? s : _inner.WeightScale(name);
+
+    private string Visible(string name)
+        => _hidden.Contains(name) ? throw new ModelLoadException($"{_inner.FileOf(name)}: tensor '{name}' is scale data, not a weight") : name;
+
+    private static float ReadScale(ITensorSource source, string name)
+    {
+        var (dtype, shape) = source.Describe(name);
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (count != 1 || dtype is not (DType.F32 or DType.F16 or DType.BF16))
+            throw new ModelLoadException($"{source.FileOf(name)}: tensor '{name}' is {DTypes.SafetensorsName(dtype)} [{string.Join(", ", shape)}], expected one float (F32 [1])");
+        float scale = source.Get(name).ToFloatArray()[0];
+        if (!float.IsFinite(scale) || scale == 0)
+            throw new ModelLoadException($"{source.FileOf(name)}: tensor '{name}' = {scale} is not a finite non-zero scale");
+        return scale;
+    }
+
+    public void Dispose() => _inner.Dispose();
+}
