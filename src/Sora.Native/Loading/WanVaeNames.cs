@@ -28,9 +28,9 @@ public static class WanVaeNames
         };
         foreach (string half in new[] { "encoder", "decoder" })
         {
-            modules.Add(($"{half}.middle.0", $"{half}.mid_block.resnets.0"));
+            modules.AddRange(Residual($"{half}.middle.0", $"{half}.mid_block.resnets.0"));
             modules.Add(($"{half}.middle.1", $"{half}.mid_block.attentions.0"));
-            modules.Add(($"{half}.middle.2", $"{half}.mid_block.resnets.1"));
+            modules.AddRange(Residual($"{half}.middle.2", $"{half}.mid_block.resnets.1"));
         }
         modules.AddRange(Residual("encoder.downsamples.#", "encoder.down_blocks.#"));
         modules.Add(("encoder.downsamples.#.resample", "encoder.down_blocks.#.resample"));
