@@ -332,7 +332,7 @@ public sealed class WanPipeline : IDisposable
     {
         if (text is null) throw new ArgumentException($"{option} is null", option);
         if (_parts.TextEncoder is null || _parts.Tokenizer is null)
-            throw new ModelLoadException($"{_parts.Name}: no text encoder or tokenizer to encode {option} (give them, or pass prompt embeddings instead)");
+            throw new ModelLoadException($"{_parts.Name}: no text encoder or tokenizer (text_encoder/ and tokenizer/ of a model folder, or given as files) to encode {option} (pass prompt embeddings instead)");
         _tokenizer ??= PipelineParts.LoadTokenizer(_parts.Tokenizer);
         if (_textEncoder is null)
         {

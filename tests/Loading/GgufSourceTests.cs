@@ -1,0 +1,61 @@
+using Sora.Native.Loading;
+using Sora.Runtime.Safetensors;
+using Xunit;
+
+namespace Sora.Tests.Loading;
+
+/// <summary>GGUF files as tensor sources (tests/fixtures/gguf: original Wan names, written by ggml).</summary>
+public sealed class GgufSourceTests
+{
+    private static string File(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", "gguf", name);
+
+    [Theory]
+    [InlineData("F16")]
+    [InlineData("BF16")]
+    public void Dense_tensors_bind_under_diffusers_names_with_ggml_values(string type)
+    {
+        using var source = new RenamedSource(TensorSources.Open(File($"wan-tiny-{type}.gguf")), WanTransformerNames.Table);
+        using var expected = SafetensorsFile.Open(File($"wan-tiny-{type}.expected.safetensors"));
+        Assert.Equal(6, source.Names.Count());
+        foreach (var e in expected.Entries)
+        {
+            string model = WanTransformerNames.Table.ToModel(e.Name)!;
+            Assert.True(source.Contains(model), model);
+            Assert.Equal(e.Shape, source.Describe(model).Shape);
+            Assert.Equal(expected.Get(e.Name).ToFloatArray(), source.Get(model).ToFloatArray());
+        }
+        Assert.True(source.Contains("blocks.0.attn1.to_q.weight"));
+        Assert.True(source.Contains("blocks.0.norm2.bias"));
+        Assert.True(source.Contains("proj_out.weight"));
+    }
+
+    [Fact]
+    public void Block_quantised_tensors_are_refused_naming_tensor_and_type_but_their_blocks_are_reachable()
+    {
+        using var source = new RenamedSource(TensorSources.Open(File("wan-tiny-Q8_0.gguf")), WanTransformerNames.Table);
+        var ex = Assert.Throws<NotSupportedException>(() => source.Get("blocks.0.attn1.to_q.weight"));
+        Assert.Contains("wan-tiny-Q8_0.gguf", ex.Message);
+        Assert.Contains("'blocks.0.self_attn.q.weight' is q8_0", ex.Message);
+        Assert.Throws<NotSupportedException>(() => TensorSources.RequireDense(source));
+        var gguf = Assert.IsType<GgufSource>(TensorSources.Underlying(source));
+        var block = gguf.Block(source.StoredName("blocks.0.attn1.to_q.weight"));
+        Assert.Equal(Sora.Runtime.Gguf.GgmlType.Q8_0, block.Type);
+        Assert.Equal([64, 256], block.Shape);
+        // The F32 bias of the same file is dense and binds.
+        Assert.Equal([256], source.Get("blocks.0.norm2.bias").Shape);
+    }
+
+    [Fact]
+    public void A_truncated_gguf_file_is_a_load_error_naming_it()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"sora-gguf-{Guid.NewGuid():N}.gguf");
+        try
+        {
+            var bytes = System.IO.File.ReadAllBytes(File("wan-tiny-F16.gguf"));
+            System.IO.File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+            var ex = Assert.Throws<ModelLoadException>(() => TensorSources.Open(path).Dispose());
+            Assert.Contains(path, ex.Message);
+        }
+        finally { System.IO.File.Delete(path); }
+    }
+}
