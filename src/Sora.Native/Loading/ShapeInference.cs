@@ -85,7 +85,7 @@ public static class ShapeInference
                     throw new ModelLoadException($"{configPath}: patch_size = [{string.Join(", ", p)}], but {shapes.Describe("patch_embedding.weight")} gives [{string.Join(", ", patch)}]");
                 if (!json.Bool("qk_norm", true)) throw json.Error("qk_norm", "false is not supported (Wan2.1 normalises q and k)");
                 if (json.Bool("cross_attn_norm", crossNorm) != crossNorm)
-                    throw new ModelLoadException($"{configPath}: cross_attn_norm = {!crossNorm}, but the file {(crossNorm ? "has" : "has no")} cross-attention norm weights (blocks.0.norm3)");
+                    throw new ModelLoadException($"{configPath}: cross_attn_norm = {!crossNorm}, but {source.Source} {(crossNorm ? "has" : "has no")} cross-attention norm weights (blocks.0.norm3.weight)");
             }
         }
         if (heads is not { } h)
