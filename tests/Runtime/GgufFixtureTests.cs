@@ -25,9 +25,28 @@ public sealed class GgufFixtureTests(ITestOutputHelper output)
 
     private static string GgufPath(string type) => Path.Combine(Dir, $"wan-tiny-{type}.gguf");
 
+    public static readonly TheoryData<string, bool> FileTypesAndPaths = new();
+
+    static GgufFixtureTests()
+    {
+        foreach (var type in (IEnumerable<object[]>)FileTypes)
+        {
+            FileTypesAndPaths.Add((string)type[0], false);
+            FileTypesAndPaths.Add((string)type[0], true);
+        }
+    }
+
+    /// <summary>Both the vector path (where the hardware has it) and the scalar code.</summary>
     [Theory]
-    [MemberData(nameof(FileTypes))]
-    public void EveryTensorDequantisesToGgmlsToFloatBitForBit(string fileType)
+    [MemberData(nameof(FileTypesAndPaths))]
+    public void EveryTensorDequantisesToGgmlsToFloatBitForBit(string fileType, bool scalarOnly)
+    {
+        GgmlDequantize.ScalarOnly = scalarOnly; // thread-static: this test's thread only
+        try { CheckEveryTensor(fileType); }
+        finally { GgmlDequantize.ScalarOnly = false; }
+    }
+
+    private static void CheckEveryTensor(string fileType)
     {
         using var gguf = GgufFile.Open(GgufPath(fileType));
         using var expected = SafetensorsFile.Open(Path.Combine(Dir, $"wan-tiny-{fileType}.expected.safetensors"));

@@ -1,4 +1,8 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+[assembly: InternalsVisibleTo("Sora.Tests")]
 
 namespace Sora.Runtime.Gguf;
 
@@ -6,10 +10,16 @@ namespace Sora.Runtime.Gguf;
 /// Expands ggml-encoded tensor data to float32 with ggml's exact semantics (ggml-quants.c dequantize_row_*), in
 /// ggml's operation order — each product and difference rounded separately, never fused — so the results equal
 /// ggml's to_float bit for bit. Works on any element range, so a GEMM can expand the rows of one tile at a time
-/// without materialising the tensor.
+/// without materialising the tensor. Q8_0, Q4_K and Q6_K (the common weight formats) also have a Vector128 path,
+/// lane for lane the same products and differences, so it gives the same bits as the scalar code.
 /// </summary>
 public static class GgmlDequantize
 {
+    /// <summary>Set by tests on their own thread to check the scalar code on hardware that has the vector path.</summary>
+    [ThreadStatic] internal static bool ScalarOnly;
+
+    private static bool Vectors => Vector128.IsHardwareAccelerated && !ScalarOnly;
+
     /// <summary>
     /// Writes elements [<paramref name="start"/>, start + dst.Length) of the flat tensor whose encoded data begins
     /// at <paramref name="data"/> (a tensor's whole byte range, or any slice of it that starts at a block boundary,
@@ -151,7 +161,39 @@ public static class GgmlDequantize
     private static void Q8_0(ReadOnlySpan<byte> x, Span<float> y)
     {
         float d = Half(x, 0);
+        if (Vectors)
+        {
+            Affine(Vector128.Create(x.Slice(2, 16)).AsSByte(), d, y);
+            Affine(Vector128.Create(x.Slice(18, 16)).AsSByte(), d, y[16..]);
+            return;
+        }
         for (int j = 0; j < 32; j++) y[j] = (sbyte)x[2 + j] * d;
+    }
+
+    /// <summary>y[0..16) = q[i]·a for 16 signed bytes.</summary>
+    private static void Affine(Vector128<sbyte> q, float a, Span<float> y)
+    {
+        var av = Vector128.Create(a);
+        var (lo, hi) = Vector128.Widen(q);
+        var (w0, w1) = Vector128.Widen(lo);
+        var (w2, w3) = Vector128.Widen(hi);
+        (Vector128.ConvertToSingle(w0) * av).CopyTo(y);
+        (Vector128.ConvertToSingle(w1) * av).CopyTo(y[4..]);
+        (Vector128.ConvertToSingle(w2) * av).CopyTo(y[8..]);
+        (Vector128.ConvertToSingle(w3) * av).CopyTo(y[12..]);
+    }
+
+    /// <summary>y[0..16) = a·q[i] - b for 16 unsigned bytes.</summary>
+    private static void Affine(Vector128<byte> q, float a, float b, Span<float> y)
+    {
+        Vector128<float> av = Vector128.Create(a), bv = Vector128.Create(b);
+        var (lo, hi) = Vector128.Widen(q);
+        var (w0, w1) = Vector128.Widen(lo);
+        var (w2, w3) = Vector128.Widen(hi);
+        (av * Vector128.ConvertToSingle(w0.AsInt32()) - bv).CopyTo(y);
+        (av * Vector128.ConvertToSingle(w1.AsInt32()) - bv).CopyTo(y[4..]);
+        (av * Vector128.ConvertToSingle(w2.AsInt32()) - bv).CopyTo(y[8..]);
+        (av * Vector128.ConvertToSingle(w3.AsInt32()) - bv).CopyTo(y[12..]);
     }
 
     /// <summary>
@@ -223,6 +265,16 @@ public static class GgmlDequantize
             var (sc1, m1) = ScaleMinK4(g, scales);
             var (sc2, m2) = ScaleMinK4(g + 1, scales);
             float d1 = d * sc1, dm1 = min * m1, d2 = d * sc2, dm2 = min * m2;
+            if (Vectors)
+            {
+                Vector128<byte> q0 = Vector128.Create(q[..16]), q1 = Vector128.Create(q[16..]), low = Vector128.Create((byte)0xF);
+                Affine(q0 & low, d1, dm1, y[o..]);
+                Affine(q1 & low, d1, dm1, y[(o + 16)..]);
+                Affine(Vector128.ShiftRightLogical(q0, 4), d2, dm2, y[(o + 32)..]);
+                Affine(Vector128.ShiftRightLogical(q1, 4), d2, dm2, y[(o + 48)..]);
+                o += 64;
+                continue;
+            }
             for (int l = 0; l < 32; l++) y[o++] = d1 * (q[l] & 0xF) - dm1;
             for (int l = 0; l < 32; l++) y[o++] = d2 * (q[l] >> 4) - dm2;
         }
@@ -260,6 +312,23 @@ public static class GgmlDequantize
             var qh = x.Slice(128 + 32 * n, 32);
             var sc = x.Slice(192 + 8 * n, 8);
             var yn = y.Slice(128 * n, 128);
+            if (Vectors)
+            {
+                for (int c = 0; c < 2; c++) // elements l in [16c, 16c + 16) share the scales sc[c], sc[c + 2], sc[c + 4], sc[c + 6]
+                {
+                    Vector128<byte> lo = Vector128.Create(ql.Slice(16 * c, 16)), hi = Vector128.Create(ql.Slice(32 + 16 * c, 16));
+                    Vector128<byte> h = Vector128.Create(qh.Slice(16 * c, 16)), four = Vector128.Create((byte)0xF), two = Vector128.Create((byte)3), bias = Vector128.Create((byte)32);
+                    var q1 = ((lo & four) | Vector128.ShiftLeft(h & two, 4)) - bias;
+                    var q2 = ((hi & four) | Vector128.ShiftLeft(Vector128.ShiftRightLogical(h, 2) & two, 4)) - bias;
+                    var q3 = (Vector128.ShiftRightLogical(lo, 4) | Vector128.ShiftLeft(Vector128.ShiftRightLogical(h, 4) & two, 4)) - bias;
+                    var q4 = (Vector128.ShiftRightLogical(hi, 4) | Vector128.ShiftLeft(Vector128.ShiftRightLogical(h, 6), 4)) - bias;
+                    Affine(q1.AsSByte(), d * (sbyte)sc[c], yn[(16 * c)..]);
+                    Affine(q2.AsSByte(), d * (sbyte)sc[c + 2], yn[(32 + 16 * c)..]);
+                    Affine(q3.AsSByte(), d * (sbyte)sc[c + 4], yn[(64 + 16 * c)..]);
+                    Affine(q4.AsSByte(), d * (sbyte)sc[c + 6], yn[(96 + 16 * c)..]);
+                }
+                continue;
+            }
             for (int l = 0; l < 32; l++)
             {
                 int s = l / 16;

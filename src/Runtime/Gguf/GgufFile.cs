@@ -9,7 +9,7 @@ namespace Sora.Runtime.Gguf;
 /// </summary>
 public sealed record GgufTensorInfo(string Name, GgmlType Type, long[] Ne, int[] Shape, long Offset, long ByteLength)
 {
-    public long ElementCount => Ne.Aggregate(1L, (a, b) => a * b);
+    public long ElementCount { get; } = Ne.Aggregate(1L, (a, b) => a * b);
 
     /// <summary>The shape as stored, in PyTorch order (ne reversed); differs from <see cref="Shape"/> only for reshaped tensors.</summary>
     public int[] StoredShape => Ne.Reverse().Select(d => (int)d).ToArray();

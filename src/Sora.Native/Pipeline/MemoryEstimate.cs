@@ -8,7 +8,7 @@ namespace Sora.Native.Pipeline;
 /// The working memory of one request beyond the loaded weights, estimated from its sizes before any work, so that a
 /// request the device cannot hold is refused at once with the figures instead of failing hours in (or overflowing).
 /// The factors are upper-side approximations of what the pools hold at the peak of each phase (the VAE's was
-/// calibrated on the Wan2.1 decoder's measured 4.5 GB at 480×832, README's memory table).
+/// calibrated on the measured decoders: Wan2.1 4.5 GB at 480×832, Wan2.2 8.3 GB at 704×1280, README's memory table).
 /// </summary>
 public sealed record MemoryEstimate(double LatentBytes, double TransformerBytes, double VaeBytes, double OutputBytes, double OutputValues)
 {
@@ -17,7 +17,7 @@ public sealed record MemoryEstimate(double LatentBytes, double TransformerBytes,
     /// <summary>[rows, dim] activations alive inside a block: residual, normed, q, k, v, attention output, projections.</summary>
     private const int TokenActivations = 8;
     /// <summary>Bytes per (channel · pixel) of a VAE stage at its widest, per frame, with caches and convolution scratch.</summary>
-    private const int VaeBytesPerChannelPixel = 120;
+    private const int VaeBytesPerChannelPixel = 145;
     /// <summary>Decoded frames exist three times at the end: device tensor, host copy, interleaved RGB.</summary>
     private const int OutputCopies = 3;
 

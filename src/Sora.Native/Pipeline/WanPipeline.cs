@@ -93,34 +93,101 @@ public sealed class WanPipeline : IDisposable
     /// <paramref name="ct"/> is cancelled (checked before every step).</summary>
     public GenerationResult Generate(GenerationOptions options, IProgress<StepProgress>? progress = null, CancellationToken ct = default)
     {
+        using var job = Start(options, progress, ct);
+        while (!job.IsFinished)
+        {
+            ct.ThrowIfCancellationRequested();
+            Step([job]);
+        }
+        ct.ThrowIfCancellationRequested();
+        return Finish(job);
+    }
+
+    /// <summary>
+    /// Begins a request: checks it (as <see cref="Validate"/>), encodes its prompts and any image or clip, and draws
+    /// its noise; the returned job is then advanced by <see cref="Step"/> and decoded by <see cref="Finish"/>.
+    /// </summary>
+    public GenerationJob Start(GenerationOptions options, IProgress<StepProgress>? progress = null, CancellationToken ct = default)
+    {
         int[] latentShape = Validate(options);
         bool guided = options.Guidance > 1.0;
-        int firstStep = FirstStep(options);
-        var clock = Stopwatch.StartNew();
         ct.ThrowIfCancellationRequested();
-
-        using var scheduler = _parts.Scheduler(options.Scheduler, _backend);
-        scheduler.SetTimesteps(options.Steps, firstStep);
-        using var context = EncodePrompts(options, guided, ct);
-        (Tensor latents, long? seed) = InitialLatents(options, latentShape);
-        using (latents)
-        using (var known = KnownLatents(options))
+        var scheduler = _parts.Scheduler(options.Scheduler, _backend);
+        WanTextContext? context = null;
+        Tensor? latents = null;
+        KnownFrames? known = null;
+        try
         {
+            scheduler.SetTimesteps(options.Steps, FirstStep(options));
+            context = EncodePrompts(options, guided, ct);
+            (latents, long? seed) = InitialLatents(options, latentShape);
+            known = KnownLatents(options);
             if (options.Video is { } clip && options.VideoRole == VideoRole.Edit) NoiseClip(clip, options, latents, scheduler);
-            ct.ThrowIfCancellationRequested();
-            Denoise(latents, known, context, scheduler, options, guided, progress, clock, ct);
-            ct.ThrowIfCancellationRequested();
-            var hostLatents = _backend.ToHost(latents);
-            try
+            return new GenerationJob(_backend, options, scheduler, context, latents, known, seed, Transformer.Config.PatchSize, progress);
+        }
+        catch
+        {
+            known?.Dispose();
+            latents?.Dispose();
+            context?.Dispose();
+            scheduler.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// One denoising step of every job, in one packed transformer pass (patch n' pack): each job's latents (known
+    /// frames blended in, their tokens at timestep 0) under its prompt and, with guidance, its negative prompt, each
+    /// sequence with its own grid and timesteps; then each job's guidance and its own scheduler update. Jobs may differ
+    /// in size, length, step and settings; a job's result does not depend on the others in the pass.
+    /// </summary>
+    public void Step(IReadOnlyList<GenerationJob> jobs)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (jobs.Count == 0) return;
+        var sequences = new List<PackedSequence>();
+        foreach (var job in jobs)
+        {
+            if (job.IsFinished) throw new ArgumentException("a finished job cannot be stepped", nameof(jobs));
+            var input = job.Input(_backend);
+            sequences.Add(input);
+            if (job.Guided) sequences.Add(input);
+        }
+        using var joined = jobs.Count == 1 ? null : Transformer.Concat(jobs.Select(j => j.Context).ToArray());
+        var predicted = Transformer.Forward(sequences, joined ?? jobs[0].Context);
+        try
+        {
+            int k = 0;
+            foreach (var job in jobs)
             {
-                var video = options.OutputType == OutputType.Video ? Decode(latents) : null;
-                return new GenerationResult { Video = video, Latents = hostLatents, Seed = seed };
+                var cond = predicted[k++];
+                var uncond = job.Guided ? predicted[k++] : null;
+                job.Advance(_backend, cond, uncond);
             }
-            catch
-            {
-                hostLatents.Dispose();
-                throw;
-            }
+        }
+        finally
+        {
+            foreach (var p in predicted) p.Dispose();
+        }
+    }
+
+    /// <summary>The result of a finished job: the final latents and, unless only latents were asked for, the decoded video.</summary>
+    public GenerationResult Finish(GenerationJob job)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(job);
+        if (!job.IsFinished) throw new ArgumentException($"the job has run {job.StepsDone} of {job.TotalSteps} steps", nameof(job));
+        var hostLatents = _backend.ToHost(job.Latents);
+        try
+        {
+            var video = job.Options.OutputType == OutputType.Video ? Decode(job.Latents) : null;
+            return new GenerationResult { Video = video, Latents = hostLatents, Seed = job.Seed };
+        }
+        catch
+        {
+            hostLatents.Dispose();
+            throw;
         }
     }
 
@@ -160,50 +227,6 @@ public sealed class WanPipeline : IDisposable
     public MemoryEstimate Estimate(GenerationOptions options, int[] latentShape, bool guided)
         => MemoryEstimate.For(Transformer.Config, Vae.Config, latentShape, options.Frames, options.Height, options.Width,
             guided ? 2 : 1, decode: options.OutputType == OutputType.Video, encode: options.Image is not null || options.Video is not null);
-
-    /// <summary>
-    /// The denoising loop from the scheduler's first step: per step one packed transformer pass (known frames blended
-    /// in, their tokens at timestep 0), guidance, and the scheduler update in place; known frames blended once more at the end.
-    /// </summary>
-    private void Denoise(Tensor latents, KnownFrames? known, WanTextContext context, IFlowScheduler scheduler, GenerationOptions options,
-        bool guided, IProgress<StepProgress>? progress, Stopwatch clock, CancellationToken ct)
-    {
-        int steps = scheduler.Timesteps.Count, first = scheduler.FirstStep;
-        int[] shape = latents.Shape;
-        int[] p = Transformer.Config.PatchSize;
-        int tokenFrames = shape[1] / p[0], tokensPerFrame = shape[2] / p[1] * (shape[3] / p[2]);
-        using var velocity = guided ? _backend.Allocate(DType.F32, shape) : null;
-        using var blended = known is null ? null : _backend.Allocate(DType.F32, shape);
-        for (int i = first; i < steps; i++)
-        {
-            ct.ThrowIfCancellationRequested();
-            float timestep = scheduler.Timesteps[i];
-            Tensor predicted;
-            if (known is null || blended is null)
-            {
-                predicted = Transformer.Forward(latents, timestep, context);
-            }
-            else
-            {
-                _backend.Copy(latents, blended);
-                known.BlendInto(blended);
-                predicted = Transformer.Forward(blended, known.TokenTimesteps(timestep, tokenFrames, tokensPerFrame, p[0]), context);
-            }
-            using (predicted)
-            {
-                var cond = predicted.Slice(0, 0, 1).Reshape(shape);
-                if (velocity is not null)
-                {
-                    var uncond = predicted.Slice(0, 1, 1).Reshape(shape);
-                    _backend.CfgCombine(uncond, cond, (float)options.Guidance, velocity);
-                }
-                scheduler.Step(velocity ?? cond, latents);
-            }
-            progress?.Report(new StepProgress(i - first + 1, steps - first, clock.Elapsed));
-            options.OnStep?.Invoke(new StepInfo(i - first + 1, steps - first, timestep, scheduler.Sigmas[i + 1], clock.Elapsed));
-        }
-        known?.BlendInto(latents);
-    }
 
     /// <summary>An image or a clip, not both; a clip long enough for its role; strength and extension sizes in range.</summary>
     private void CheckSources(GenerationOptions o)
