@@ -5,9 +5,11 @@ namespace Sora.Native.Loading;
 /// <summary>
 /// ComfyUI's "scaled fp8" files: each fp8 weight <c>L.weight</c> is stored with <c>L.scale_weight</c> (one float),
 /// the weight's value being w = f8 · scale, and a marker tensor <c>scaled_fp8</c> flags the file. This view hides
-/// the marker and the scales from the model's strict binding and hands each scale out with its weight through
-/// <see cref="ITensorSource.WeightScale"/>. A scale without its weight, or that is not one finite float, is an error
-/// naming the file and tensor. Owns the inner source.
+/// the marker from the model's strict binding and pairs each scale with its weight: <see cref="ITensorSource.WeightScale"/>
+/// hands it out, and the scale tensor stays visible under the weight's module name (<c>L.scale_weight</c>, renamed
+/// with it), so the quantised-weight binding that reads it by name binds it with its weight, and a binding that
+/// ignored it would be reported as leaving it unused rather than silently dropping the factor. A scale without its
+/// weight, or that is not one finite non-zero float, is an error naming the file and tensor. Owns the inner source.
 /// </summary>
 public sealed class ScaledFp8Source : ITensorSource
 {
@@ -33,7 +35,6 @@ public sealed class ScaledFp8Source : ITensorSource
             if (!inner.Contains(weight))
                 throw new ModelLoadException($"{inner.FileOf(name)}: tensor '{name}' scales '{weight}', which the file does not hold");
             _scales[weight] = ReadScale(inner, name);
-            _hidden.Add(name);
         }
     }
 
@@ -59,7 +60,7 @@ public sealed class ScaledFp8Source : ITensorSource
     public float? WeightScale(string name) => _scales.TryGetValue(name, out float s) ? s : _inner.WeightScale(name);
 
     private string Visible(string name)
-        => _hidden.Contains(name) ? throw new ModelLoadException($"{_inner.FileOf(name)}: tensor '{name}' is scale data, not a weight") : name;
+        => _hidden.Contains(name) ? throw new ModelLoadException($"{_inner.FileOf(name)}: tensor '{name}' is the scaled-fp8 marker, not a weight") : name;
 
     private static float ReadScale(ITensorSource source, string name)
     {

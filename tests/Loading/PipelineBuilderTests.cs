@@ -1,0 +1,62 @@
+using Sora.Native.Loading;
+using Sora.Native.Pipeline;
+using Xunit;
+using static Sora.Tests.Wan.VaeTestSupport;
+
+namespace Sora.Tests.Loading;
+
+/// <summary>WanPipelineBuilder: a pipeline from separate files, parts left out taken from a model folder.</summary>
+public sealed class PipelineBuilderTests
+{
+    private static string ModelFolder => Path.Combine(FixtureDir, "model");
+
+    private static WanPipelineBuilder SingleFiles => new()
+    {
+        Transformer = SingleFileFixtureTests.File("wan2.1_t2v_tiny_fp16.safetensors"),
+        TransformerConfig = SingleFileFixtureTests.Config,
+        Vae = SingleFileFixtureTests.File("wan_2.1_vae_tiny_bf16.safetensors"),
+    };
+
+    [Fact]
+    public void Single_files_give_the_geometry_and_wan21_defaults_without_reading_weights()
+    {
+        var geometry = SingleFiles.Geometry();
+        Assert.Equal((4, 8, 4, 16), (geometry.TemporalFactor, geometry.SpatialFactor, geometry.LatentChannels, geometry.SizeMultiple));
+        Assert.Equal(GenerationDefaults.Wan21, SingleFiles.Defaults());
+    }
+
+    [Fact]
+    public void Without_a_text_encoder_a_text_prompt_asks_for_one()
+    {
+        using var backend = NewCpuBackend();
+        using var pipeline = SingleFiles.Build(backend);
+        Assert.Null(pipeline.Folder);
+        var options = new GenerationOptions { Prompt = "a cat", Frames = 5, Height = 16, Width = 16, Steps = 1, Seed = 1, OutputType = OutputType.Latent };
+        var ex = Assert.Throws<ModelLoadException>(() => pipeline.Generate(options));
+        Assert.Contains("text encoder", ex.Message);
+    }
+
+    [Fact]
+    public void Parts_left_out_come_from_the_model_folder()
+    {
+        // The single-file transformer has the folder model's sizes, so the folder's VAE, text encoder, tokenizer and
+        // scheduler work with it: a text prompt runs through all of them.
+        using var backend = NewCpuBackend();
+        using var pipeline = (SingleFiles with { Vae = null, Model = ModelFolder }).Build(backend);
+        Assert.NotNull(pipeline.Folder);
+        var options = new GenerationOptions { Prompt = "a red circle", Frames = 5, Height = 16, Width = 16, Steps = 2, Seed = 3, OutputType = OutputType.Latent };
+        var result = pipeline.Generate(options);
+        using var latents = result.Latents!;
+        Assert.Equal([4, 2, 2, 2], latents.Shape);
+        Assert.All(latents.ToFloatArray(), v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void Missing_parts_and_bad_settings_name_the_setting()
+    {
+        using var backend = NewCpuBackend();
+        Assert.Equal("Transformer", Assert.ThrowsAny<ArgumentException>(() => new WanPipelineBuilder { Vae = SingleFiles.Vae }.Build(backend)).ParamName);
+        Assert.Equal("Vae", Assert.ThrowsAny<ArgumentException>(() => (SingleFiles with { Vae = null }).Build(backend)).ParamName);
+        Assert.Equal("FlowShift", Assert.ThrowsAny<ArgumentException>(() => (SingleFiles with { FlowShift = 0 }).Build(backend)).ParamName);
+    }
+}
