@@ -1,6 +1,10 @@
 using Sora.Native.Loading;
+using Sora.Native.Wan;
+using Sora.Runtime.Gguf;
 using Sora.Runtime.Safetensors;
+using Sora.Tests.Text;
 using Xunit;
+using static Sora.Tests.Wan.VaeTestSupport;
 
 namespace Sora.Tests.Loading;
 
@@ -39,7 +43,7 @@ public sealed class GgufSourceTests
         Assert.Throws<NotSupportedException>(() => TensorSources.RequireDense(source));
         var gguf = Assert.IsType<GgufSource>(TensorSources.Underlying(source));
         var block = gguf.Block(source.StoredName("blocks.0.attn1.to_q.weight"));
-        Assert.Equal(Sora.Runtime.Gguf.GgmlType.Q8_0, block.Type);
+        Assert.Equal(GgmlType.Q8_0, block.Type);
         Assert.Equal([64, 256], block.Shape);
         // The F32 bias of the same file is dense and binds.
         Assert.Equal([256], source.Get("blocks.0.norm2.bias").Shape);
@@ -57,5 +61,50 @@ public sealed class GgufSourceTests
             Assert.Contains(path, ex.Message);
         }
         finally { System.IO.File.Delete(path); }
+    }
+}
+
+/// <summary>A whole transformer from a GGUF file as city96's conversions store it: original names, the 5-D patch embedding flattened with comfy.gguf.orig_shape.</summary>
+public sealed class GgufTransformerTests
+{
+    [Fact]
+    public void A_gguf_transformer_of_f16_and_f32_tensors_matches_the_reference()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "wan2.1_t2v_tiny-F16.gguf");
+        using (var source = SafetensorsFile.Open(SingleFileFixtureTests.File("wan2.1_t2v_tiny_fp16.safetensors")))
+        {
+            var metadata = new List<KeyValuePair<string, GgufValue>>
+            {
+                KeyValuePair.Create("general.architecture", new GgufValue(GgufValueType.String, "wan")),
+            };
+            var tensors = new List<GgufWriterTensor>();
+            foreach (var e in source.Entries.OrderBy(e => e.Name, StringComparer.Ordinal))
+            {
+                var shape = e.Shape;
+                if (shape.Length > 4)
+                {
+                    metadata.Add(KeyValuePair.Create("comfy.gguf.orig_shape." + e.Name,
+                        new GgufValue(GgufValueType.Array, shape, GgufValueType.Int32)));
+                    shape = [shape[0], (int)(e.ElementCount / shape[0])];
+                }
+                byte[] bytes = source.GetBytes(e.Name).ToArray();
+                tensors.Add(new(e.Name, GgmlType.F16, shape, () => bytes));
+            }
+            GgufWriter.Write(path, metadata, tensors);
+        }
+
+        using var backend = new PoisoningBackend(NewCpuBackend());
+        using var model = WanTransformer.Load(path, backend, SingleFileFixtureTests.Config);
+        using var cases = SafetensorsFile.Open(SingleFileFixtureTests.File("cases.safetensors"));
+        var context = cases.Get("input_context").ToFloatArray();
+        var padded = new float[512 * model.Config.TextDim];
+        context.CopyTo(padded, 0);
+        using var x = ToBackend(backend, cases.Get("input_latents").ToFloatArray(), cases.GetEntry("input_latents").Shape);
+        using var e2 = ToBackend(backend, padded, [512, model.Config.TextDim]);
+        using var v = model.Forward(x, cases.Get("input_timestep").ToFloatArray()[0], e2);
+        double error = RelativeError(Read(backend, v), cases.Get("expected_fp16").ToFloatArray());
+        Console.WriteLine($"GGUF (F16) transformer: relative error {error:E2}");
+        Assert.True(error < 1e-4, $"relative error {error:E2}");
     }
 }

@@ -261,7 +261,7 @@ public static class GenerateCommand
             return path;
         }
         string? transformer = File(p.Transformer, "--transformer"), vae = File(p.Vae, "--vae");
-        string? model = parse.GetValue(o.Model) is { } m || transformer is null || vae is null ? ModelLocator.Resolve(parse.GetValue(o.Model)) : null;
+        string? model = parse.GetValue(o.Model) is not null || transformer is null || vae is null ? ModelLocator.Resolve(parse.GetValue(o.Model)) : null;
         var loras = (parse.GetValue(p.Lora) ?? []).Select(text =>
         {
             LoraSpec spec;

@@ -72,7 +72,7 @@ public static class ShapeInference
             {
                 string modelType = json.String("model_type") ?? "t2v";
                 if (modelType != "t2v") throw json.Error("model_type", $"'{modelType}' is not supported (only t2v, text to video)");
-                if (json.IsNull("num_heads") == false) heads = json.RequiredInt("num_heads");
+                if (!json.IsNull("num_heads")) heads = json.RequiredInt("num_heads");
                 eps = (float)json.Double("eps", 1e-6);
                 Agree("dim", dim, "patch_embedding.weight");
                 Agree("in_dim", pe[1], "patch_embedding.weight");
