@@ -65,7 +65,8 @@ public sealed record AttentionOptions
 /// The one op interface of Sora.Native. Implemented by the managed CPU backend and by the ILGPU backend
 /// (CUDA, OpenCL, ILGPU CPU accelerator). All tensors given to an op must live on this backend. Activations
 /// are F32; weights (the W of Gemm, the table of Embedding, conv weights) may be F32, F16 or BF16 and are
-/// converted inside the kernels. Outputs are written in full; an op never allocates its output.
+/// converted inside the kernels; the <see cref="Weight"/> overloads also take fp8 and ggml-block weights, expanded
+/// inside the kernels as well, and LoRA side paths. Outputs are written in full; an op never allocates its output.
 /// Unless stated otherwise, tensors must be contiguous; out-of-place ops accept output == input.
 /// </summary>
 public interface IBackend : IDisposable
@@ -113,6 +114,49 @@ public interface IBackend : IDisposable
 
     /// <summary>Causal / padded 3D convolution of one sample. x [Cin,T,H,W], w [Cout,Cin,kT,kH,kW], bias [Cout], y [Cout,T',H',W'], optional cache [Cin,Tc,H,W].</summary>
     void Conv3d(Tensor x, Tensor w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null);
+
+    // ---- weights of any storage kind (Weights.cs) ----------------------------------------------------
+    // A Weight is dense (F32/F16/BF16: the tensor ops above), fp8 codes with a scale, ggml blocks, or any of them with
+    // LoRA side paths. Stored values are expanded inside the kernel (while packing or per tile), never as a whole.
+    // The default bodies serve backends that only forward dense ops (test decorators): dense weights go to the tensor
+    // ops, LoRA to its side path, and other kinds are refused naming the format; real backends implement them all.
+
+    /// <summary>Places encoded weight bytes (ggml blocks, as stored) on this device unchanged; the CPU backend pins them in place.</summary>
+    DeviceBytes Upload(ReadOnlyMemory<byte> bytes) => throw new NotSupportedException($"{Device.Id} does not hold encoded weights");
+
+    /// <summary><see cref="Gemm(Tensor, Tensor, Tensor?, Tensor, GemmEpilogue, Tensor?, Tensor?)"/> with W [N = w.Out, K = w.In] of any kind.</summary>
+    void Gemm(Tensor x, Weight w, Tensor? bias, Tensor y, GemmEpilogue epilogue = GemmEpilogue.None, Tensor? residual = null, Tensor? gate = null)
+    {
+        switch (w)
+        {
+            case DenseWeight d: Gemm(x, d.Matrix, bias, y, epilogue, residual, gate); break;
+            case LoraWeight l: LowRankPath.Gemm(this, x, l, bias, y, epilogue, residual, gate); break;
+            default: throw Refused(w);
+        }
+    }
+
+    /// <summary><see cref="GemmGatedRows(Tensor, Tensor, Tensor?, Tensor, Tensor, Tensor, Tensor, ReadOnlySpan{int})"/> with W of any kind.</summary>
+    void GemmGatedRows(Tensor x, Weight w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
+    {
+        switch (w)
+        {
+            case DenseWeight d: GemmGatedRows(x, d.Matrix, bias, y, residual, gateBase, gate, rowSets); break;
+            case LoraWeight l: LowRankPath.GemmGatedRows(this, x, l, bias, y, residual, gateBase, gate, rowSets); break;
+            default: throw Refused(w);
+        }
+    }
+
+    /// <summary><see cref="Conv3d(Tensor, Tensor, Tensor?, Tensor, Conv3dGeometry, Tensor?)"/> with w [Cout, Cin·kT·kH·kW] of any kind but LoRA.</summary>
+    void Conv3d(Tensor x, Weight w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
+    {
+        if (w is not DenseWeight d) throw Refused(w);
+        Conv3d(x, d.Tensor, bias, y, geometry, timeCache);
+    }
+
+    /// <summary>Expands w into y F32 [w.Out, w.In] (what the kernels multiply; for checks and for merging adapters).</summary>
+    void Dequantize(Weight w, Tensor y) => throw Refused(w);
+
+    private ArgumentException Refused(Weight w) => new($"w: {Device.Id} does not multiply {w?.Format ?? "null"} weights", nameof(w));
 
     // ---- norms and modulation -----------------------------------------------------------------------
 

@@ -34,7 +34,8 @@ internal static unsafe class BlockedGemm
 
     [ThreadStatic] private static Scratch? t_scratch;
 
-    public static void Run<TA, TB, TT>(TA a, TB b, TT tail, float* c, long ldc, int m, int n, int k)
+    /// <summary>C = A·B; depth blocks are multiples of <paramref name="kAlign"/> (a divisor of KC) except the last.</summary>
+    public static void Run<TA, TB, TT>(TA a, TB b, TT tail, float* c, long ldc, int m, int n, int k, int kAlign = 1)
         where TA : struct, IPackA where TB : struct, IPackB where TT : struct, IBlockTail
     {
         if (m <= 0 || n <= 0) return;
@@ -49,7 +50,7 @@ internal static unsafe class BlockedGemm
         float* ap = scratch.A((long)KC * RoundUp(Math.Min(m, MC), MicroKernel.MR));
         // Equal depth blocks (a short last block would pay the C-tile load/store for little work).
         int kBlocks = (k + KC - 1) / KC;
-        int kStep = (k + kBlocks - 1) / kBlocks;
+        int kStep = RoundUp((k + kBlocks - 1) / kBlocks, kAlign);
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);

@@ -7,18 +7,46 @@ public sealed unsafe partial class CpuBackend
 {
     public void Conv3d(Tensor x, Tensor w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
     {
+        CheckGeometry(geometry);
+        HostArgs.Host(w, nameof(w));
+        HostArgs.RequireRank(w, nameof(w), 5);
+        HostArgs.RequireRank(x, nameof(x), 4);
+        HostArgs.RequireShape(w, nameof(w), w.Dim(0), x.Dim(0), geometry.KernelT, geometry.KernelH, geometry.KernelW);
+        HostArgs.RequireContiguous(w, nameof(w));
+        Conv3d(x, WeightRows.Dense(w, DenseWeight.RowLength(w)), w.Dim(0), bias, y, geometry, timeCache);
+    }
+
+    public void Conv3d(Tensor x, Weight w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        CheckGeometry(geometry);
+        if (w is DenseWeight d)
+        {
+            Conv3d(x, d.Tensor, bias, y, geometry, timeCache);
+            return;
+        }
+        HostArgs.RequireRank(x, nameof(x), 4);
+        long k = (long)x.Dim(0) * geometry.KernelT * geometry.KernelH * geometry.KernelW;
+        if (w.In != k)
+            throw new ArgumentException($"w [{w.Out}, {w.In}] ({w.Format}) does not fit x {x.ShapeString} under {geometry}: expected [Cout, {k}]", nameof(w));
+        Conv3d(x, WeightRows.Of(w, nameof(w)), w.Out, bias, y, geometry, timeCache);
+    }
+
+    private static void CheckGeometry(Conv3dGeometry geometry)
+    {
         var g = geometry;
         if (g.KernelT <= 0 || g.KernelH <= 0 || g.KernelW <= 0 || g.StrideT <= 0 || g.StrideH <= 0 || g.StrideW <= 0)
             throw new ArgumentException($"kernel and stride must be positive: {g}", nameof(geometry));
         if (g.PadT0 < 0 || g.PadT1 < 0 || g.PadH0 < 0 || g.PadH1 < 0 || g.PadW0 < 0 || g.PadW1 < 0)
             throw new ArgumentException($"padding must not be negative: {g}", nameof(geometry));
+    }
+
+    private void Conv3d(Tensor x, WeightRows w, int cout, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache)
+    {
+        var g = geometry;
         float* xp = HostArgs.F32Dense(x, nameof(x));
         HostArgs.RequireRank(x, nameof(x), 4);
         int cin = x.Dim(0), t = x.Dim(1), h = x.Dim(2), wd = x.Dim(3);
-        HostArgs.Host(w, nameof(w));
-        HostArgs.RequireRank(w, nameof(w), 5);
-        int cout = w.Dim(0);
-        HostArgs.RequireShape(w, nameof(w), cout, cin, g.KernelT, g.KernelH, g.KernelW);
         int tc = 0;
         float* cp = null;
         if (timeCache is not null)
@@ -40,7 +68,6 @@ public sealed unsafe partial class CpuBackend
         HostArgs.RequireDisjoint(y, nameof(y), x, nameof(x));
         if (timeCache is not null) HostArgs.RequireDisjoint(y, nameof(y), timeCache, nameof(timeCache));
         float[]? b = bias is null ? null : HostArgs.Vector(bias, nameof(bias), cout);
-        HostArgs.RequireContiguous(w, nameof(w));
         var input = new ConvInput(xp, cp, cin, t, tc, h, wd, left - tc, left);
         CpuConv.Run(this, input, w, b, yp, cout, ot, oh, ow, g);
     }

@@ -10,12 +10,43 @@ public sealed unsafe partial class CpuBackend
         HostArgs.RequireRank(w, nameof(w), 2);
         HostArgs.RequireContiguous(w, nameof(w));
         HostArgs.RequireRank(x, nameof(x), 2);
-        int m = x.Dim(0), k = x.Dim(1), n = w.Dim(0);
+        int k = x.Dim(1), n = w.Dim(0);
         if (w.Dim(1) != k) throw new ArgumentException($"w {w.ShapeString} does not match x {x.ShapeString}: expected [N, {k}]", nameof(w));
+        HostArgs.RequireDisjoint(y, nameof(y), w, nameof(w));
+        Gemm(x, WeightRows.Dense(w, k), n, bias, y, epilogue, residual, gate);
+    }
+
+    public void Gemm(Tensor x, Weight w, Tensor? bias, Tensor y, GemmEpilogue epilogue = GemmEpilogue.None, Tensor? residual = null, Tensor? gate = null)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        switch (w)
+        {
+            case DenseWeight d: Gemm(x, d.Matrix, bias, y, epilogue, residual, gate); return;
+            case LoraWeight l: LowRankPath.Gemm(this, x, l, bias, y, epilogue, residual, gate); return;
+        }
+        HostArgs.RequireRank(x, nameof(x), 2);
+        if (w.In != x.Dim(1)) throw new ArgumentException($"w [{w.Out}, {w.In}] ({w.Format}) does not match x {x.ShapeString}: expected [N, {x.Dim(1)}]", nameof(w));
+        Gemm(x, WeightRows.Of(w, nameof(w)), w.Out, bias, y, epilogue, residual, gate);
+    }
+
+    /// <summary>The CPU backend reads the caller's memory in place (pinned, not copied).</summary>
+    public DeviceBytes Upload(ReadOnlyMemory<byte> bytes) => new HostBytes(bytes);
+
+    public void Dequantize(Weight w, Tensor y)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        var rows = WeightRows.Of(w, nameof(w));
+        float* yp = HostArgs.F32Dense(y, nameof(y));
+        HostArgs.RequireShape(y, nameof(y), w.Out, w.In);
+        For(w.Out, r => rows.Read(r, 0, w.In, yp + (long)r * w.In));
+    }
+
+    private void Gemm(Tensor x, WeightRows w, int n, Tensor? bias, Tensor y, GemmEpilogue epilogue, Tensor? residual, Tensor? gate)
+    {
+        int m = x.Dim(0), k = x.Dim(1);
         float* xp = HostArgs.Matrix(x, nameof(x), m, k, out long ldx);
         float* yp = HostArgs.Matrix(y, nameof(y), m, n, out long ldy);
         HostArgs.RequireDisjoint(y, nameof(y), x, nameof(x));
-        HostArgs.RequireDisjoint(y, nameof(y), w, nameof(w));
         float[]? b = bias is null ? null : HostArgs.Vector(bias, nameof(bias), n);
         float* rp = null;
         long ldr = 0;

@@ -45,17 +45,36 @@ public sealed unsafe partial class CpuBackend
 
     public void GemmGatedRows(Tensor x, Tensor w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
     {
-        ArgumentNullException.ThrowIfNull(residual);
         HostArgs.Host(w, nameof(w));
         HostArgs.RequireRank(w, nameof(w), 2);
         HostArgs.RequireContiguous(w, nameof(w));
         HostArgs.RequireRank(x, nameof(x), 2);
-        int m = x.Dim(0), k = x.Dim(1), n = w.Dim(0);
+        int k = x.Dim(1), n = w.Dim(0);
         if (w.Dim(1) != k) throw new ArgumentException($"w {w.ShapeString} does not match x {x.ShapeString}: expected [N, {k}]", nameof(w));
+        HostArgs.RequireDisjoint(y, nameof(y), w, nameof(w));
+        GemmGatedRows(x, WeightRows.Dense(w, k), n, bias, y, residual, gateBase, gate, rowSets);
+    }
+
+    public void GemmGatedRows(Tensor x, Weight w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        switch (w)
+        {
+            case DenseWeight d: GemmGatedRows(x, d.Matrix, bias, y, residual, gateBase, gate, rowSets); return;
+            case LoraWeight l: LowRankPath.GemmGatedRows(this, x, l, bias, y, residual, gateBase, gate, rowSets); return;
+        }
+        HostArgs.RequireRank(x, nameof(x), 2);
+        if (w.In != x.Dim(1)) throw new ArgumentException($"w [{w.Out}, {w.In}] ({w.Format}) does not match x {x.ShapeString}: expected [N, {x.Dim(1)}]", nameof(w));
+        GemmGatedRows(x, WeightRows.Of(w, nameof(w)), w.Out, bias, y, residual, gateBase, gate, rowSets);
+    }
+
+    private void GemmGatedRows(Tensor x, WeightRows w, int n, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
+    {
+        ArgumentNullException.ThrowIfNull(residual);
+        int m = x.Dim(0), k = x.Dim(1);
         float* xp = HostArgs.Matrix(x, nameof(x), m, k, out long ldx);
         float* yp = HostArgs.Matrix(y, nameof(y), m, n, out long ldy);
         HostArgs.RequireDisjoint(y, nameof(y), x, nameof(x));
-        HostArgs.RequireDisjoint(y, nameof(y), w, nameof(w));
         float[]? b = bias is null ? null : HostArgs.Vector(bias, nameof(bias), n);
         float* rp = HostArgs.Matrix(residual, nameof(residual), m, n, out long ldr);
         float[] gb = HostArgs.Vector(gateBase, nameof(gateBase), n);

@@ -12,15 +12,15 @@ namespace Sora.Kernels.Cpu;
 /// </summary>
 internal static unsafe class CpuConv
 {
-    public static void Run(CpuBackend backend, ConvInput input, Tensor w, float[]? bias, float* y, int cout, int ot, int oh, int ow, Conv3dGeometry g)
+    public static void Run(CpuBackend backend, ConvInput input, WeightRows w, float[]? bias, float* y, int cout, int ot, int oh, int ow, Conv3dGeometry g)
     {
         int k = input.Channels * g.KernelT * g.KernelH * g.KernelW;
         int positions = ot * oh * ow;
         float* wf = (float*)NativeMemory.AlignedAlloc((nuint)cout * (nuint)k * 4, 64);
         try
         {
-            var host = (HostStorage)w.Storage;
-            for (int co = 0; co < cout; co++) HostArgs.ToFloat(host, w.Offset + (long)co * k, k, wf + (long)co * k);
+            // The stored weight (of any kind) is expanded per call, so it stays in its stored form between calls.
+            for (int co = 0; co < cout; co++) w.Read(co, 0, k, wf + (long)co * k);
             var geometry = new ConvColumns(input, g, oh, ow);
             int tasks = Math.Clamp(positions / (8 * MicroKernel.NR), 1, backend.Threads * 3);
             backend.For(tasks, task =>

@@ -1,4 +1,5 @@
 using Sora.Runtime;
+using Sora.Runtime.Gguf;
 
 namespace Sora.Kernels.Cpu;
 
@@ -8,10 +9,8 @@ namespace Sora.Kernels.Cpu;
 /// </summary>
 internal static unsafe class CpuGemm
 {
-    public static void Run(CpuBackend backend, float* x, long ldx, Tensor w, float* y, long ldy, int m, int n, int k, GemmTail tail)
+    public static void Run(CpuBackend backend, float* x, long ldx, WeightRows weights, float* y, long ldy, int m, int n, int k, GemmTail tail)
     {
-        var host = (HostStorage)w.Storage;
-        var weights = new WeightRows(host, w.Offset, k);
         // Enough row ranges to balance two noisy workers, but each big enough to amortise packing W.
         int mTasks = Math.Clamp(m / (4 * MicroKernel.MR), 1, backend.Threads * 2);
         int nTasks = mTasks >= backend.Threads ? 1 : Math.Clamp(n / (4 * MicroKernel.NR), 1, backend.Threads * 2 / mTasks);
@@ -23,7 +22,7 @@ internal static unsafe class CpuGemm
             var a = new RowsPackA(x + m0 * ldx, ldx);
             var b = new WeightPackB(weights, n0);
             var t = new GemmBlockTail(tail, y + m0 * ldy, ldy, m0, n0);
-            BlockedGemm.Run(a, b, t, y + m0 * ldy + n0, ldy, m1 - m0, n1 - n0, k);
+            BlockedGemm.Run(a, b, t, y + m0 * ldy + n0, ldy, m1 - m0, n1 - n0, k, weights.DepthAlignment);
         });
     }
 
@@ -47,16 +46,86 @@ internal readonly unsafe struct RowsPackA(float* x, long ld) : IPackA
     }
 }
 
-/// <summary>Rows of a weight [N, K] of any dtype.</summary>
-internal readonly unsafe struct WeightRows(HostStorage storage, long offset, int k)
+/// <summary>
+/// Rows of a weight [N, K] in any stored form: a dense F32/F16/BF16 tensor, fp8 codes times a scale, or ggml blocks
+/// (expanded with <see cref="GgmlDequantize"/>, bit-exact with ggml) — read a row segment at a time while packing.
+/// </summary>
+internal readonly unsafe struct WeightRows
 {
-    public int K => k;
+    private readonly HostStorage? _dense;
+    private readonly long _offset;
+    private readonly byte* _encoded;
+    private readonly DType _fp8;
+    private readonly float _scale;
+    private readonly GgmlType _ggml;
+    private readonly bool _isGgml;
 
-    /// <summary>Pointer to row n when the weight is F32 (read in place), else null.</summary>
-    public float* F32Row(int row) => storage.DType == DType.F32 ? (float*)storage.Pointer + offset + (long)row * k : null;
+    private WeightRows(int k, HostStorage? dense, long offset, byte* encoded, DType fp8, float scale, GgmlType ggml, bool isGgml)
+    {
+        K = k;
+        _dense = dense;
+        _offset = offset;
+        _encoded = encoded;
+        _fp8 = fp8;
+        _scale = scale;
+        _ggml = ggml;
+        _isGgml = isGgml;
+    }
+
+    public int K { get; }
+
+    /// <summary>K blocks of the GEMM should be multiples of this: a ggml block size when rows start on blocks (no partial blocks decoded twice).</summary>
+    public int DepthAlignment => _isGgml && K % GgmlTypes.BlockSize(_ggml) == 0 ? GgmlTypes.BlockSize(_ggml) : 1;
+
+    /// <summary>A dense host tensor W [N, K] (F32, F16 or BF16).</summary>
+    public static WeightRows Dense(Tensor w, int k) => new(k, (HostStorage)w.Storage, w.Offset, null, default, 1f, default, false);
+
+    /// <summary>Any host weight kind but LoRA (the side path runs as separate GEMMs).</summary>
+    public static WeightRows Of(Weight w, string name) => w switch
+    {
+        DenseWeight d => Dense(Host(d.Tensor, name), w.In),
+        Fp8Weight f => new(w.In, null, 0, (byte*)((HostStorage)Host(f.Codes, name).Storage).Pointer + f.Codes.Offset, f.Codes.DType, f.Scale, default, false),
+        BlockWeight b => new(w.In, null, 0, HostPointer(b.Blocks, name), default, 1f, b.Type, true),
+        _ => throw new ArgumentException($"{name}: the CPU GEMM does not multiply {w.Format} weights directly", name),
+    };
+
+    private static Tensor Host(Tensor t, string name)
+    {
+        HostArgs.Host(t, name);
+        HostArgs.RequireContiguous(t, name);
+        return t;
+    }
+
+    private static byte* HostPointer(DeviceBytes bytes, string name)
+    {
+        if (bytes is not HostBytes host) throw new ArgumentException($"{name}: blocks on {bytes.Location} are not host memory: upload them with the CPU backend", name);
+        ObjectDisposedException.ThrowIf(host.IsDisposed, host);
+        return host.Pointer;
+    }
+
+    /// <summary>Pointer to row n when the weight is dense F32 (read in place), else null.</summary>
+    public float* F32Row(int row) => _dense is { DType: DType.F32 } ? (float*)_dense.Pointer + _offset + (long)row * K : null;
 
     /// <summary>Converts row segment [k0, k0+count) to float32.</summary>
-    public void Read(int row, int k0, int count, float* dst) => HostArgs.ToFloat(storage, offset + (long)row * k + k0, count, dst);
+    public void Read(int row, int k0, int count, float* dst)
+    {
+        long first = (long)row * K + k0;
+        if (_dense is not null) HostArgs.ToFloat(_dense, _offset + first, count, dst);
+        else if (_isGgml)
+        {
+            int block = GgmlTypes.BlockSize(_ggml), bytes = GgmlTypes.BlockBytes(_ggml);
+            long b0 = first / block, b1 = (first + count + block - 1) / block;
+            var data = new ReadOnlySpan<byte>(_encoded + b0 * bytes, checked((int)((b1 - b0) * bytes)));
+            GgmlDequantize.Range(_ggml, data, first - b0 * block, new Span<float>(dst, count));
+        }
+        else
+        {
+            byte* codes = _encoded + first;
+            float scale = _scale;
+            if (_fp8 == DType.F8E4M3) for (int i = 0; i < count; i++) dst[i] = Float8.E4M3ToFloat(codes[i]) * scale;
+            else for (int i = 0; i < count; i++) dst[i] = Float8.E5M2ToFloat(codes[i]) * scale;
+        }
+    }
 }
 
 /// <summary>Wᵀ as the right operand: column n of B is row n of W, converted (F16/BF16) while packing.</summary>

@@ -100,6 +100,9 @@ public readonly struct Terms8
 /// <summary>One thread per output element: elementwise maps, layout changes, gathers, copies.</summary>
 public static class ElementwiseKernels
 {
+    /// <summary>y[i] = w[i]: a stored weight of any encoding expanded to float32.</summary>
+    public static void Expand<TW>(Index1D i, TW w, ArrayView<float> y) where TW : struct, IReadFloat => y[i] = w.Read(i);
+
     public static void Unary<TOp>(Index1D i, ArrayView<float> x, ArrayView<float> y, TOp op) where TOp : struct, IUnaryOp =>
         y[i] = op.Apply(x[i]);
 

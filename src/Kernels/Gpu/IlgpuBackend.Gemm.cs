@@ -1,10 +1,12 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 using Sora.Runtime;
+using Sora.Runtime.Gguf;
 
 namespace Sora.Kernels.Gpu;
 
-public sealed partial class IlgpuBackend
+public sealed unsafe partial class IlgpuBackend
 {
     public void Gemm(Tensor x, Tensor w, Tensor? bias, Tensor y, GemmEpilogue epilogue = GemmEpilogue.None, Tensor? residual = null, Tensor? gate = null)
     {
@@ -12,8 +14,26 @@ public sealed partial class IlgpuBackend
         RequireRank(w, nameof(w), 2);
         RequireContiguous(w, nameof(w));
         RequireRank(x, nameof(x), 2);
-        int m = x.Dim(0), k = x.Dim(1), n = w.Dim(0);
-        if (w.Dim(1) != k) throw new ArgumentException($"w {w.ShapeString} does not match x {x.ShapeString}: expected [N, {k}]", nameof(w));
+        if (w.Dim(1) != x.Dim(1)) throw new ArgumentException($"w {w.ShapeString} does not match x {x.ShapeString}: expected [N, {x.Dim(1)}]", nameof(w));
+        GemmAny(x, new DenseWeight(w), bias, y, epilogue, residual, gate);
+    }
+
+    public void Gemm(Tensor x, Weight w, Tensor? bias, Tensor y, GemmEpilogue epilogue = GemmEpilogue.None, Tensor? residual = null, Tensor? gate = null)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        switch (w)
+        {
+            case DenseWeight d: Gemm(x, d.Matrix, bias, y, epilogue, residual, gate); return;
+            case LoraWeight l: LowRankPath.Gemm(this, x, l, bias, y, epilogue, residual, gate); return;
+        }
+        RequireRank(x, nameof(x), 2);
+        if (w.In != x.Dim(1)) throw new ArgumentException($"w [{w.Out}, {w.In}] ({w.Format}) does not match x {x.ShapeString}: expected [N, {x.Dim(1)}]", nameof(w));
+        GemmAny(x, w, bias, y, epilogue, residual, gate);
+    }
+
+    private void GemmAny(Tensor x, Weight w, Tensor? bias, Tensor y, GemmEpilogue epilogue, Tensor? residual, Tensor? gate)
+    {
+        int m = x.Dim(0), k = w.In, n = w.Out;
         var xv = Matrix(x, nameof(x), m, k, out long ldx);
         var yv = Matrix(y, nameof(y), m, n, out long ldy);
         using var temps = new Temps();
@@ -51,18 +71,125 @@ public sealed partial class IlgpuBackend
         }
     }
 
-    /// <summary>Dispatches on the weight dtype (the kernel widens W while loading its tile).</summary>
-    private void GemmWith<TA, TO>(TA a, Tensor w, TO output, int m, int n, int k)
+    /// <summary>Launches the GEMM with W read through the decoder of its stored form (expanded while loading the tile).</summary>
+    private void GemmWith<TA, TO>(TA a, Weight w, TO output, int m, int n, int k)
         where TA : struct, IGemmInput where TO : struct, IGemmOutput
     {
         if (m == 0 || n == 0) return;
-        var ws = Storage(w, nameof(w));
-        switch (w.DType)
+        WithValues(w, new GemmLaunch<TA, TO>(this, a, output, m, n, k));
+    }
+
+    /// <summary>Something to run with a weight's element decoder, whose type the kernel is compiled for.</summary>
+    private interface IValuesUser
+    {
+        void Use<TW>(TW values) where TW : struct, IReadFloat;
+    }
+
+    private readonly struct GemmLaunch<TA, TO>(IlgpuBackend backend, TA a, TO output, int m, int n, int k) : IValuesUser
+        where TA : struct, IGemmInput where TO : struct, IGemmOutput
+    {
+        public void Use<TW>(TW values) where TW : struct, IReadFloat => backend.LaunchGemm(a, new WeightRows<TW>(values, k), output, m, n, k);
+    }
+
+    /// <summary>Calls <paramref name="user"/> with the decoder of w's elements (flat row-major index over [Out, In]).</summary>
+    private void WithValues<TU>(Weight w, TU user) where TU : IValuesUser
+    {
+        switch (w)
         {
-            case DType.F32: LaunchGemm(a, new WeightRows<F32Values>(new F32Values(ws.View<float>().SubView(w.Offset)), k), output, m, n, k); break;
-            case DType.F16: LaunchGemm(a, new WeightRows<F16Values>(new F16Values(ws.View<ushort>().SubView(w.Offset)), k), output, m, n, k); break;
-            case DType.BF16: LaunchGemm(a, new WeightRows<Bf16Values>(new Bf16Values(ws.View<ushort>().SubView(w.Offset)), k), output, m, n, k); break;
-            default: throw new ArgumentException($"w has unsupported dtype {w.DType}", nameof(w));
+            case DenseWeight d:
+                {
+                    var ws = Storage(d.Tensor, nameof(w));
+                    RequireContiguous(d.Tensor, nameof(w));
+                    long at = d.Tensor.Offset;
+                    switch (d.Tensor.DType)
+                    {
+                        case DType.F32: user.Use(new F32Values(ws.View<float>().SubView(at))); return;
+                        case DType.F16: user.Use(new F16Values(ws.View<ushort>().SubView(at))); return;
+                        case DType.BF16: user.Use(new Bf16Values(ws.View<ushort>().SubView(at))); return;
+                        default: throw new ArgumentException($"w has unsupported dtype {d.Tensor.DType}", nameof(w));
+                    }
+                }
+            case Fp8Weight f:
+                {
+                    var codes = Storage(f.Codes, nameof(w)).View<byte>().SubView(f.Codes.Offset);
+                    RequireContiguous(f.Codes, nameof(w));
+                    if (f.Codes.DType == DType.F8E4M3) user.Use(new E4M3Values(codes, f.Scale));
+                    else user.Use(new E5M2Values(codes, f.Scale));
+                    return;
+                }
+            case BlockWeight b:
+                {
+                    var data = Bytes(b.Blocks, nameof(w));
+                    switch (b.Type)
+                    {
+                        case GgmlType.F32: user.Use(new GgmlF32Values(data)); return;
+                        case GgmlType.F16: user.Use(new GgmlF16Values(data)); return;
+                        case GgmlType.BF16: user.Use(new GgmlBf16Values(data)); return;
+                        case GgmlType.Q4_0: user.Use(new Q4_0Values(data)); return;
+                        case GgmlType.Q4_1: user.Use(new Q4_1Values(data)); return;
+                        case GgmlType.Q5_0: user.Use(new Q5_0Values(data)); return;
+                        case GgmlType.Q5_1: user.Use(new Q5_1Values(data)); return;
+                        case GgmlType.Q8_0: user.Use(new Q8_0Values(data)); return;
+                        case GgmlType.Q2_K: user.Use(new Q2_KValues(data)); return;
+                        case GgmlType.Q3_K: user.Use(new Q3_KValues(data)); return;
+                        case GgmlType.Q4_K: user.Use(new Q4_KValues(data)); return;
+                        case GgmlType.Q5_K: user.Use(new Q5_KValues(data)); return;
+                        case GgmlType.Q6_K: user.Use(new Q6_KValues(data)); return;
+                        default: throw new ArgumentException($"w: {Device.Id} does not decode {b.Format} weights", nameof(w));
+                    }
+                }
+            default:
+                throw new ArgumentException($"w: {Device.Id} does not multiply {w.Format} weights directly", nameof(w));
+        }
+    }
+
+    /// <summary>The CPU backend's bytes cannot be read by kernels: copies them into a device buffer of this backend.</summary>
+    public DeviceBytes Upload(ReadOnlyMemory<byte> bytes)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var buffer = _pool.Rent(Math.Max(1, bytes.Length));
+        try
+        {
+            if (bytes.Length > 0)
+            {
+                using var pin = bytes.Pin();
+                ((ArrayView1D<byte, Stride1D.Dense>)buffer.View.SubView(0, bytes.Length)).CopyFromCPU(ref Unsafe.AsRef<byte>(pin.Pointer), bytes.Length);
+                // The memory is only pinned inside this block and OpenCL writes asynchronously: wait for the copy.
+                Accelerator.Synchronize();
+            }
+            return new IlgpuBytes(_pool, buffer, bytes.Length, Device.Id);
+        }
+        catch
+        {
+            _pool.Return(buffer, Math.Max(1, bytes.Length));
+            throw;
+        }
+    }
+
+    private ArrayView<byte> Bytes(DeviceBytes bytes, string name)
+    {
+        if (bytes is not IlgpuBytes b || b.Owner != this)
+            throw new ArgumentException($"{name}: blocks on {bytes.Location} do not live on {Device.Id}: upload them with this backend", name);
+        ObjectDisposedException.ThrowIf(b.IsDisposed, b);
+        return b.View;
+    }
+
+    public void Dequantize(Weight w, Tensor y)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        var yv = F32Dense(y, nameof(y));
+        RequireShape(y, nameof(y), w.Out, w.In);
+        if (y.ElementCount == 0) return;
+        WithValues(w, new ExpandLaunch(this, yv, y.ElementCount));
+    }
+
+    private readonly struct ExpandLaunch(IlgpuBackend backend, ArrayView<float> y, long count) : IValuesUser
+    {
+        public void Use<TW>(TW values) where TW : struct, IReadFloat
+        {
+            var accelerator = backend.Accelerator;
+            var kernel = backend.Kernel("expand", () => accelerator.LoadAutoGroupedStreamKernel<Index1D, TW, ArrayView<float>>(ElementwiseKernels.Expand));
+            kernel(Elements(count, "w"), values, y);
         }
     }
 
@@ -80,6 +207,22 @@ public sealed partial class IlgpuBackend
 
     public void Conv3d(Tensor x, Tensor w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
     {
+        Storage(w, nameof(w));
+        RequireRank(w, nameof(w), 5);
+        RequireContiguous(w, nameof(w));
+        Conv3dAny(x, new DenseWeight(w), w, bias, y, geometry, timeCache);
+    }
+
+    public void Conv3d(Tensor x, Weight w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (w is DenseWeight d) Conv3d(x, d.Tensor, bias, y, geometry, timeCache);
+        else Conv3dAny(x, w, null, bias, y, geometry, timeCache);
+    }
+
+    /// <summary>The convolution with W of any kind; <paramref name="dense"/> is the 5-D tensor when there is one (its shape is checked).</summary>
+    private void Conv3dAny(Tensor x, Weight w, Tensor? dense, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache)
+    {
         var g = geometry;
         if (g.KernelT <= 0 || g.KernelH <= 0 || g.KernelW <= 0 || g.StrideT <= 0 || g.StrideH <= 0 || g.StrideW <= 0)
             throw new ArgumentException($"kernel and stride must be positive: {g}", nameof(geometry));
@@ -88,11 +231,10 @@ public sealed partial class IlgpuBackend
         var xv = F32Dense(x, nameof(x));
         RequireRank(x, nameof(x), 4);
         int cin = x.Dim(0), t = x.Dim(1), h = x.Dim(2), wd = x.Dim(3);
-        Storage(w, nameof(w));
-        RequireRank(w, nameof(w), 5);
-        RequireContiguous(w, nameof(w));
-        int cout = w.Dim(0);
-        RequireShape(w, nameof(w), cout, cin, g.KernelT, g.KernelH, g.KernelW);
+        int cout = w.Out;
+        if (dense is not null) RequireShape(dense, nameof(w), cout, cin, g.KernelT, g.KernelH, g.KernelW);
+        else if (w.In != (long)cin * g.KernelT * g.KernelH * g.KernelW)
+            throw new ArgumentException($"w [{w.Out}, {w.In}] ({w.Format}) does not fit x {x.ShapeString} under {g}: expected [Cout, {(long)cin * g.KernelT * g.KernelH * g.KernelW}]", nameof(w));
         int tc = 0;
         var cv = Dummy;
         if (timeCache is not null)

@@ -29,13 +29,31 @@ public sealed partial class IlgpuBackend
 
     public void GemmGatedRows(Tensor x, Tensor w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
     {
-        ArgumentNullException.ThrowIfNull(residual);
         Storage(w, nameof(w));
         RequireRank(w, nameof(w), 2);
         RequireContiguous(w, nameof(w));
         RequireRank(x, nameof(x), 2);
-        int m = x.Dim(0), k = x.Dim(1), n = w.Dim(0);
-        if (w.Dim(1) != k) throw new ArgumentException($"w {w.ShapeString} does not match x {x.ShapeString}: expected [N, {k}]", nameof(w));
+        if (w.Dim(1) != x.Dim(1)) throw new ArgumentException($"w {w.ShapeString} does not match x {x.ShapeString}: expected [N, {x.Dim(1)}]", nameof(w));
+        GemmGatedRowsAny(x, new DenseWeight(w), bias, y, residual, gateBase, gate, rowSets);
+    }
+
+    public void GemmGatedRows(Tensor x, Weight w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        switch (w)
+        {
+            case DenseWeight d: GemmGatedRows(x, d.Matrix, bias, y, residual, gateBase, gate, rowSets); return;
+            case LoraWeight l: LowRankPath.GemmGatedRows(this, x, l, bias, y, residual, gateBase, gate, rowSets); return;
+        }
+        RequireRank(x, nameof(x), 2);
+        if (w.In != x.Dim(1)) throw new ArgumentException($"w [{w.Out}, {w.In}] ({w.Format}) does not match x {x.ShapeString}: expected [N, {x.Dim(1)}]", nameof(w));
+        GemmGatedRowsAny(x, w, bias, y, residual, gateBase, gate, rowSets);
+    }
+
+    private void GemmGatedRowsAny(Tensor x, Weight w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
+    {
+        ArgumentNullException.ThrowIfNull(residual);
+        int m = x.Dim(0), k = w.In, n = w.Out;
         var xv = Matrix(x, nameof(x), m, k, out long ldx);
         var yv = Matrix(y, nameof(y), m, n, out long ldy);
         var rv = Matrix(residual, nameof(residual), m, n, out long ldr);

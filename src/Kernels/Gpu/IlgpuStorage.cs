@@ -36,6 +36,18 @@ public sealed class IlgpuStorage : Storage
     protected override void Release() => _pool.Return(Buffer, ByteLength);
 }
 
+/// <summary>Encoded weight bytes (ggml blocks) in a device buffer from the backend's pool.</summary>
+internal sealed class IlgpuBytes(DevicePool pool, MemoryBuffer1D<byte, Stride1D.Dense> buffer, long length, string location) : DeviceBytes(length)
+{
+    public override string Location { get; } = location;
+
+    internal IlgpuBackend Owner => pool.Owner;
+
+    internal ArrayView<byte> View => buffer.View.SubView(0, Math.Max(1, Length));
+
+    protected override void Release() => pool.Return(buffer, Math.Max(1, Length));
+}
+
 /// <summary>
 /// Reuses device buffers by size class (rounded up to 256 bytes, so a diffusion step's repeated shapes hit
 /// the same classes) and tracks the bytes held by live tensors.

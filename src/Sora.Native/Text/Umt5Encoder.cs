@@ -247,7 +247,8 @@ internal sealed class Umt5SelfAttention
 {
     private readonly IBackend _backend;
     private readonly Umt5Config _config;
-    private readonly Tensor _norm, _q, _k, _v, _o;
+    private readonly Tensor _norm;
+    private readonly Weight _q, _k, _v, _o;
     private readonly float[] _relativeBias; // [buckets, heads] on the host: the per-call bias table is built from it
 
     public Umt5SelfAttention(WeightSet weights, string prefix, Umt5Config config, IBackend backend)
@@ -256,10 +257,10 @@ internal sealed class Umt5SelfAttention
         _config = config;
         int d = config.DModel, inner = config.InnerDim;
         _norm = weights.Take(prefix + ".layer_norm.weight", d);
-        _q = weights.Take(prefix + ".SelfAttention.q.weight", inner, d);
-        _k = weights.Take(prefix + ".SelfAttention.k.weight", inner, d);
-        _v = weights.Take(prefix + ".SelfAttention.v.weight", inner, d);
-        _o = weights.Take(prefix + ".SelfAttention.o.weight", d, inner);
+        _q = weights.TakeWeight(prefix + ".SelfAttention.q.weight", inner, d);
+        _k = weights.TakeWeight(prefix + ".SelfAttention.k.weight", inner, d);
+        _v = weights.TakeWeight(prefix + ".SelfAttention.v.weight", inner, d);
+        _o = weights.TakeWeight(prefix + ".SelfAttention.o.weight", d, inner);
         var bias = weights.Take(prefix + ".SelfAttention.relative_attention_bias.weight", config.RelativeBuckets, config.NumHeads);
         using var host = backend.ToHost(bias);
         _relativeBias = host.ToFloatArray();
@@ -310,16 +311,17 @@ internal sealed class Umt5FeedForward
 {
     private readonly IBackend _backend;
     private readonly Umt5Config _config;
-    private readonly Tensor _norm, _wi0, _wi1, _wo;
+    private readonly Tensor _norm;
+    private readonly Weight _wi0, _wi1, _wo;
 
     public Umt5FeedForward(WeightSet weights, string prefix, Umt5Config config, IBackend backend)
     {
         _backend = backend;
         _config = config;
         _norm = weights.Take(prefix + ".layer_norm.weight", config.DModel);
-        _wi0 = weights.Take(prefix + ".DenseReluDense.wi_0.weight", config.DFf, config.DModel);
-        _wi1 = weights.Take(prefix + ".DenseReluDense.wi_1.weight", config.DFf, config.DModel);
-        _wo = weights.Take(prefix + ".DenseReluDense.wo.weight", config.DModel, config.DFf);
+        _wi0 = weights.TakeWeight(prefix + ".DenseReluDense.wi_0.weight", config.DFf, config.DModel);
+        _wi1 = weights.TakeWeight(prefix + ".DenseReluDense.wi_1.weight", config.DFf, config.DModel);
+        _wo = weights.TakeWeight(prefix + ".DenseReluDense.wo.weight", config.DModel, config.DFf);
     }
 
     public void Forward(Tensor x)

@@ -3,7 +3,11 @@ using Sora.Runtime;
 
 namespace Sora.Native.Wan.Transformer;
 
-/// <summary>A torch Linear: y = x·Wᵀ + b with W [out, in] and b [out], bound as <c>{prefix}.weight</c> / <c>{prefix}.bias</c>.</summary>
+/// <summary>
+/// A torch Linear: y = x·Wᵀ + b with W [out, in] and b [out], bound as <c>{prefix}.weight</c> / <c>{prefix}.bias</c>. W is
+/// a <see cref="Sora.Runtime.Weight"/> in its stored form (dense, fp8, ggml blocks, with LoRA side paths): the backend
+/// decides how it is multiplied.
+/// </summary>
 internal sealed class Linear
 {
     private readonly IBackend _backend;
@@ -13,13 +17,13 @@ internal sealed class Linear
         _backend = backend;
         In = inFeatures;
         Out = outFeatures;
-        Weight = weights.Take(prefix + ".weight", outFeatures, inFeatures);
+        Weight = weights.TakeWeight(prefix + ".weight", outFeatures, inFeatures);
         Bias = weights.Take(prefix + ".bias", outFeatures);
     }
 
     public int In { get; }
     public int Out { get; }
-    public Tensor Weight { get; }
+    public Weight Weight { get; }
     public Tensor Bias { get; }
 
     /// <summary>A new tensor [M, Out] = epilogue(x·Wᵀ + b) for x [M, In].</summary>

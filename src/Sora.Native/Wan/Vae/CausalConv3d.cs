@@ -14,34 +14,34 @@ internal sealed class CausalConv3d : IChunkLayer
     private const int CacheFrames = 2;
 
     private readonly IBackend _backend;
-    private readonly Tensor _weight;
+    private readonly Weight _weight;
     private readonly Tensor _bias;
     private readonly Conv3dGeometry _geometry;
     private readonly int _outChannels;
     private Tensor? _cache;
 
-    private CausalConv3d(IBackend backend, Tensor weight, Tensor bias, Conv3dGeometry geometry)
+    private CausalConv3d(IBackend backend, Weight weight, Tensor bias, Conv3dGeometry geometry)
     {
         _backend = backend;
         _weight = weight;
         _bias = bias;
         _geometry = geometry;
-        _outChannels = weight.Dim(0);
+        _outChannels = weight.Out;
     }
 
     /// <summary>Kernel 3 in time and space, padding 1 (2 frames in front in time).</summary>
     public static CausalConv3d Cube(WeightSet weights, string name, IBackend backend, int inChannels, int outChannels)
-        => new(backend, weights.Take(name + ".weight", outChannels, inChannels, 3, 3, 3), weights.Take(name + ".bias", outChannels),
+        => new(backend, weights.TakeWeight(name + ".weight", outChannels, inChannels, 3, 3, 3), weights.Take(name + ".bias", outChannels),
             new Conv3dGeometry(3, 3, 3, PadT0: 2, PadH0: 1, PadH1: 1, PadW0: 1, PadW1: 1));
 
     /// <summary>Kernel 1: a per-position channel projection (no padding, nothing cached).</summary>
     public static CausalConv3d Pointwise(WeightSet weights, string name, IBackend backend, int inChannels, int outChannels)
-        => new(backend, weights.Take(name + ".weight", outChannels, inChannels, 1, 1, 1), weights.Take(name + ".bias", outChannels),
+        => new(backend, weights.TakeWeight(name + ".weight", outChannels, inChannels, 1, 1, 1), weights.Take(name + ".bias", outChannels),
             new Conv3dGeometry(1, 1, 1));
 
     /// <summary>Kernel (3,1,1), time padding 1: the time convolution of the 3D upsampler.</summary>
     public static CausalConv3d Temporal(WeightSet weights, string name, IBackend backend, int inChannels, int outChannels)
-        => new(backend, weights.Take(name + ".weight", outChannels, inChannels, 3, 1, 1), weights.Take(name + ".bias", outChannels),
+        => new(backend, weights.TakeWeight(name + ".weight", outChannels, inChannels, 3, 1, 1), weights.Take(name + ".bias", outChannels),
             new Conv3dGeometry(3, 1, 1, PadT0: 2));
 
     public Tensor Forward(Tensor x)
