@@ -56,7 +56,7 @@ public sealed class SingleFileGenerateTests : IDisposable
         Assert.Contains("LoRA lora_tiny_comfy.safetensors (strength 0.8): 20 of", r.Err);
     }
 
-    [Fact(Skip = "fp8 weights need the quantised-weight handle of the quant branch; enable after it is merged")]
+    [Fact]
     public void The_scaled_fp8_file_reproduces_the_reference_three_steps()
         => Assert.InRange(Run("wan2.1_t2v_tiny_fp8_scaled.safetensors", "expected_fp8_scaled"), 0, 1e-3);
 

@@ -34,17 +34,17 @@ public sealed class GgufSourceTests
     }
 
     [Fact]
-    public void Block_quantised_tensors_are_refused_naming_tensor_and_type_but_their_blocks_are_reachable()
+    public void Block_quantised_tensors_hand_out_their_blocks_and_refuse_a_dense_read_naming_tensor_and_type()
     {
         using var source = new RenamedSource(TensorSources.Open(File("wan-tiny-Q8_0.gguf")), WanTransformerNames.Table);
         var ex = Assert.Throws<NotSupportedException>(() => source.Get("blocks.0.attn1.to_q.weight"));
         Assert.Contains("wan-tiny-Q8_0.gguf", ex.Message);
         Assert.Contains("'blocks.0.self_attn.q.weight' is q8_0", ex.Message);
-        Assert.Throws<NotSupportedException>(() => TensorSources.RequireDense(source));
-        var gguf = Assert.IsType<GgufSource>(TensorSources.Underlying(source));
-        var block = gguf.Block(source.StoredName("blocks.0.attn1.to_q.weight"));
-        Assert.Equal(GgmlType.Q8_0, block.Type);
-        Assert.Equal([64, 256], block.Shape);
+        Assert.True(source.TryGetBlocks("blocks.0.attn1.to_q.weight", out var type, out var blocks));
+        Assert.Equal(GgmlType.Q8_0, type);
+        Assert.Equal(64 * 256 / 32 * 34, blocks.Length);
+        Assert.Equal([64, 256], source.Describe("blocks.0.attn1.to_q.weight").Shape);
+        Assert.False(source.TryGetBlocks("blocks.0.norm2.bias", out _, out _));
         // The F32 bias of the same file is dense and binds.
         Assert.Equal([256], source.Get("blocks.0.norm2.bias").Shape);
     }

@@ -17,7 +17,6 @@ public sealed class SingleFileFixtureTests
     public static string Dir => Path.Combine(AppContext.BaseDirectory, "fixtures", "single-file-small");
     public static string File(string name) => Path.Combine(Dir, name);
     public static string Config => File("transformer_config.json");
-    private const string WaitsForQuant = "fp8 weights need the quantised-weight handle of the quant branch (GEMM on f8 · scale); enable after it is merged";
 
     private static float[] Case(string name)
     {
@@ -54,11 +53,11 @@ public sealed class SingleFileFixtureTests
     public void The_bf16_file_with_the_model_diffusion_model_prefix_matches_the_reference()
         => Assert.True(TransformerError("wan2.1_t2v_tiny_bf16.safetensors", "expected_bf16") < 1e-4);
 
-    [Fact(Skip = WaitsForQuant)]
+    [Fact]
     public void The_plain_fp8_file_matches_the_reference()
         => Assert.True(TransformerError("wan2.1_t2v_tiny_fp8_e4m3fn.safetensors", "expected_fp8_e4m3fn") < 1e-4);
 
-    [Fact(Skip = WaitsForQuant)]
+    [Fact]
     public void The_scaled_fp8_file_matches_the_reference()
         => Assert.True(TransformerError("wan2.1_t2v_tiny_fp8_scaled.safetensors", "expected_fp8_scaled") < 1e-4);
 
@@ -76,19 +75,6 @@ public sealed class SingleFileFixtureTests
         // Guards the LoRA cases: were the LoRA ignored, the plain bf16 expectation would not be met within 1e-4 either.
         Assert.True(RelativeError(Case("expected_bf16_lora_comfy"), Case("expected_bf16")) > 1e-2);
         Assert.True(RelativeError(Case("expected_bf16_lora_diffusers"), Case("expected_bf16")) > 1e-2);
-    }
-
-    [Fact]
-    public void Fp8_files_are_refused_naming_the_tensor_until_the_quantised_path_lands()
-    {
-        using var backend = NewCpuBackend();
-        foreach (string file in new[] { "wan2.1_t2v_tiny_fp8_e4m3fn.safetensors", "wan2.1_t2v_tiny_fp8_scaled.safetensors" })
-        {
-            var ex = Assert.Throws<NotSupportedException>(() => WanTransformer.Load(File(file), backend, Config).Dispose());
-            Assert.Contains(file, ex.Message);
-            Assert.Contains("F8_E4M3", ex.Message);
-            Assert.Matches("tensor 'blocks\\.[01]\\.[a-z_]+\\.[a-z0-9]+\\.weight'", ex.Message);
-        }
     }
 
     [Fact]

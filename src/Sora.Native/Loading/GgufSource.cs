@@ -6,12 +6,12 @@ namespace Sora.Native.Loading;
 /// <summary>
 /// A GGUF file (city96's Wan conversions, or what <c>sora convert</c> writes) as a tensor source. F32, F16 and
 /// BF16 tensors are host views into the mapped file, in their logical shape (the comfy.gguf.orig_shape metadata
-/// restores the 5-D patch embedding). Block-quantised tensors stay in their ggml encoding: <see cref="Block"/>
-/// hands them to the quantised-weight path; <see cref="Describe"/> and <see cref="Get"/> refuse them with a
-/// <see cref="NotSupportedException"/> naming the tensor and its type, since no dense tensor stands for them.
-/// Owns the file.
+/// restores the 5-D patch embedding). Block-quantised tensors stay in their ggml encoding: <see cref="TryGetBlocks"/>
+/// hands their blocks to the quantised-weight binding (WeightSet.TakeWeight); <see cref="Describe"/> gives their
+/// shape (and F32, the type they expand to), and <see cref="Get"/> refuses them with a <see cref="NotSupportedException"/>
+/// naming the tensor and its type, since no dense tensor stands for them. Owns the file.
 /// </summary>
-public sealed class GgufSource : ITensorSource
+public sealed class GgufSource : ITensorSource, IQuantizedTensorSource
 {
     private readonly GgufFile _file;
 
@@ -41,7 +41,24 @@ public sealed class GgufSource : ITensorSource
     public (DType DType, int[] Shape) Describe(string name)
     {
         var info = Info(name);
-        return (DenseType(info.Type) ?? throw Quantised(info), info.Shape);
+        return (DenseType(info.Type) ?? DType.F32, info.Shape);
+    }
+
+    /// <summary>
+    /// A block-quantised tensor's type and encoded bytes (a copy of the file's: the GEMM reads them as they are, so
+    /// they take the quantised size in memory); false for F32/F16/BF16 tensors.
+    /// </summary>
+    public bool TryGetBlocks(string name, out GgmlType type, out ReadOnlyMemory<byte> blocks)
+    {
+        var info = Info(name);
+        if (DenseType(info.Type) is not null)
+        {
+            (type, blocks) = (default, default);
+            return false;
+        }
+        type = info.Type;
+        blocks = _file.GetBytes(name).ToArray();
+        return true;
     }
 
     public Tensor Get(string name)
@@ -50,13 +67,6 @@ public sealed class GgufSource : ITensorSource
         if (DenseType(info.Type) is null) throw Quantised(info);
         try { return _file.GetDense(name); }
         catch (GgufException e) { throw new ModelLoadException(e.Message, e); }
-    }
-
-    /// <summary>The tensor left in its ggml encoding (any type), for the quantised-weight path.</summary>
-    public GgufTensor Block(string name)
-    {
-        Info(name);
-        return _file.Get(name);
     }
 
     private GgufTensorInfo Info(string name)
@@ -71,7 +81,7 @@ public sealed class GgufSource : ITensorSource
     };
 
     private NotSupportedException Quantised(GgufTensorInfo info)
-        => new($"{_file.Path}: tensor '{info.Name}' is {GgmlTypes.Name(info.Type)}: block-quantised GGUF weights need the quantised-weight path, which this build does not have yet");
+        => new($"{_file.Path}: tensor '{info.Name}' is {GgmlTypes.Name(info.Type)}: a block-quantised tensor can only be a linear or convolution weight (the model reads this one as a plain tensor)");
 
     public void Dispose() => _file.Dispose();
 }

@@ -7,16 +7,17 @@ namespace Sora.Native.Loading;
 /// (see <see cref="LoraDelta"/>), computed on the backend (one GEMM with an add-residual epilogue per delta) the
 /// first time the tensor is asked for. Merged tensors are F32 whatever W's dtype: rounding W + ΔW back to bf16
 /// would drop the part of a small-strength ΔW that lies below half a bf16 step of W, so the LoRA would partly
-/// vanish; the cost is 4 bytes per merged weight. Quantised and scaled weights (fp8, GGUF blocks) are not merged:
-/// they keep their memory by taking the LoRA as a low-rank side path in the quantised-weight handle, which this
-/// build does not have yet, so they are refused naming the tensor. Owns the inner source and the merged tensors.
+/// vanish; the cost is 4 bytes per merged weight. Quantised weights (fp8, scaled or not, and GGUF blocks) are not
+/// merged: they keep their memory and take the LoRA as a low-rank side path, handed to the quantised-weight binding
+/// through <see cref="AdaptersOf"/> (y += s·(x·Downᵀ)·Upᵀ). Owns the inner source, the merged tensors and the adapters.
 /// </summary>
-public sealed class LoraMergedSource : ITensorSource
+public sealed class LoraMergedSource : ITensorSource, IQuantizedTensorSource, IAdapterSource
 {
     private readonly ITensorSource _inner;
     private readonly IBackend _backend;
     private readonly Dictionary<string, List<LoraDelta>> _deltas = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Tensor> _merged = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LowRankAdapter[]> _adapters = new(StringComparer.Ordinal);
 
     public LoraMergedSource(ITensorSource inner, IEnumerable<LoraDelta> deltas, IBackend backend)
     {
@@ -44,22 +45,46 @@ public sealed class LoraMergedSource : ITensorSource
     public (DType DType, int[] Shape) Describe(string name)
     {
         var (dtype, shape) = _inner.Describe(name);
-        return _deltas.ContainsKey(name) ? (DType.F32, shape) : (dtype, shape);
+        return _deltas.ContainsKey(name) && !IsQuantised(name) ? (DType.F32, shape) : (dtype, shape);
     }
 
     public Tensor Get(string name)
     {
-        if (!_deltas.TryGetValue(name, out var deltas)) return _inner.Get(name);
+        if (!_deltas.TryGetValue(name, out var deltas) || IsQuantised(name)) return _inner.Get(name);
         if (!_merged.TryGetValue(name, out var merged)) _merged[name] = merged = Merge(name, deltas);
         return merged;
     }
 
+    public bool TryGetBlocks(string name, out Sora.Runtime.Gguf.GgmlType type, out ReadOnlyMemory<byte> blocks)
+    {
+        (type, blocks) = (default, default);
+        return _inner is IQuantizedTensorSource q && q.TryGetBlocks(name, out type, out blocks);
+    }
+
+    /// <summary>The LoRAs of a quantised weight as side paths (empty for a dense weight: its LoRAs are merged).</summary>
+    public IReadOnlyList<LowRankAdapter> AdaptersOf(string name)
+    {
+        var inner = _inner is IAdapterSource a ? a.AdaptersOf(name) : [];
+        if (!_deltas.TryGetValue(name, out var deltas) || !IsQuantised(name)) return inner;
+        if (!_adapters.TryGetValue(name, out var adapters))
+        {
+            int columns = (int)(_inner.Describe(name).Shape.Skip(1).Aggregate(1L, (x, y) => x * y));
+            adapters = deltas.Select(d => d.Diff is null
+                ? new LowRankAdapter(Tensor.FromArray(d.Down!, [d.Rank, columns]), Tensor.FromArray(d.Up!, [d.Up!.Length / d.Rank, d.Rank]), d.Scale)
+                : throw new NotSupportedException($"{d.File}: tensor '{d.Key}' is a full difference (.diff): it cannot be added to the quantised weight '{name}' without expanding it")).ToArray();
+            _adapters[name] = adapters;
+        }
+        return [.. inner, .. adapters];
+    }
+
+    /// <summary>fp8 codes (scaled or not) or ggml blocks: weights whose LoRAs stay side paths.</summary>
+    private bool IsQuantised(string name)
+        => _inner.Describe(name).DType is DType.F8E4M3 or DType.F8E5M2 || _inner.WeightScale(name) is not null
+           || (TensorSources.Underlying(_inner) is GgufSource gguf && !gguf.IsDense(TensorSources.StoredName(_inner, name)));
+
     private Tensor Merge(string name, List<LoraDelta> deltas)
     {
-        var (dtype, shape) = _inner.Describe(name);
-        if (dtype is DType.F8E4M3 or DType.F8E5M2 || _inner.WeightScale(name) is not null)
-            throw new NotSupportedException($"{_inner.FileOf(name)}: tensor '{name}' is {DTypes.SafetensorsName(dtype)}{(_inner.WeightScale(name) is null ? "" : " with a scale")}: "
-                + $"a LoRA ({Path.GetFileName(deltas[0].File)}) on a quantised weight needs the quantised-weight path, which this build does not have yet");
+        var shape = _inner.Describe(name).Shape;
         int rows = shape.Length == 0 ? 1 : shape[0];
         int columns = (int)(shape.Aggregate(1L, (a, b) => a * b) / Math.Max(rows, 1));
         var owned = new List<Tensor>();
@@ -113,6 +138,12 @@ public sealed class LoraMergedSource : ITensorSource
     {
         foreach (var t in _merged.Values) t.Dispose();
         _merged.Clear();
+        foreach (var a in _adapters.Values.SelectMany(x => x))
+        {
+            a.Down.Dispose();
+            a.Up.Dispose();
+        }
+        _adapters.Clear();
         _inner.Dispose();
     }
 }

@@ -8,7 +8,7 @@ namespace Sora.Native.Loading;
 /// copied; names no entry maps keep their stored name (the binding then reports them as unexpected). Owns the
 /// inner source.
 /// </summary>
-public sealed class RenamedSource : ITensorSource
+public sealed class RenamedSource : ITensorSource, IQuantizedTensorSource, IAdapterSource
 {
     private readonly ITensorSource _inner;
     private readonly Dictionary<string, string> _stored = new(StringComparer.Ordinal);
@@ -44,6 +44,14 @@ public sealed class RenamedSource : ITensorSource
     public Tensor Get(string name) => _inner.Get(StoredName(name));
     public string FileOf(string name) => _inner.FileOf(StoredName(name));
     public float? WeightScale(string name) => _inner.WeightScale(StoredName(name));
+
+    public bool TryGetBlocks(string name, out Sora.Runtime.Gguf.GgmlType type, out ReadOnlyMemory<byte> blocks)
+    {
+        (type, blocks) = (default, default);
+        return _inner is IQuantizedTensorSource q && q.TryGetBlocks(StoredName(name), out type, out blocks);
+    }
+
+    public IReadOnlyList<LowRankAdapter> AdaptersOf(string name) => _inner is IAdapterSource a ? a.AdaptersOf(StoredName(name)) : [];
 
     /// <summary>The name <paramref name="name"/> has in the file (for messages that quote the file's own key).</summary>
     public string StoredName(string name)

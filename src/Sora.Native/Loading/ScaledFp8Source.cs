@@ -11,7 +11,7 @@ namespace Sora.Native.Loading;
 /// ignored it would be reported as leaving it unused rather than silently dropping the factor. A scale without its
 /// weight, or that is not one finite non-zero float, is an error naming the file and tensor. Owns the inner source.
 /// </summary>
-public sealed class ScaledFp8Source : ITensorSource
+public sealed class ScaledFp8Source : ITensorSource, IQuantizedTensorSource
 {
     public const string Marker = "scaled_fp8";
     private const string ScaleSuffix = ".scale_weight";
@@ -58,6 +58,12 @@ public sealed class ScaledFp8Source : ITensorSource
     public Tensor Get(string name) => _inner.Get(Visible(name));
     public string FileOf(string name) => _inner.FileOf(name);
     public float? WeightScale(string name) => _scales.TryGetValue(name, out float s) ? s : _inner.WeightScale(name);
+
+    public bool TryGetBlocks(string name, out Sora.Runtime.Gguf.GgmlType type, out ReadOnlyMemory<byte> blocks)
+    {
+        (type, blocks) = (default, default);
+        return _inner is IQuantizedTensorSource q && q.TryGetBlocks(Visible(name), out type, out blocks);
+    }
 
     private string Visible(string name)
         => _hidden.Contains(name) ? throw new ModelLoadException($"{_inner.FileOf(name)}: tensor '{name}' is the scaled-fp8 marker, not a weight") : name;

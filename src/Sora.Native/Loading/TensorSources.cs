@@ -33,26 +33,12 @@ public static class TensorSources
         }
     }
 
-    /// <summary>
-    /// Refuses weights this build cannot multiply yet: fp8 tensors and GGUF block formats need the quantised-weight
-    /// path. Names the first such tensor (as the file calls it) and its type in a <see cref="NotSupportedException"/>.
-    /// </summary>
-    public static void RequireDense(ITensorSource source)
-    {
-        foreach (string name in source.Names)
-        {
-            var (dtype, _) = source.Describe(name); // a GGUF block format throws here, naming the tensor and type
-            if (dtype is DType.F8E4M3 or DType.F8E5M2)
-                throw new NotSupportedException($"{source.FileOf(name)}: tensor '{StoredName(source, name)}' is {DTypes.SafetensorsName(dtype)}"
-                    + $"{(source.WeightScale(name) is null ? "" : " (scaled fp8)")}: fp8 weights need the quantised-weight path, which this build does not have yet");
-        }
-    }
-
     /// <summary>The name the file gives the model's tensor <paramref name="name"/>.</summary>
     public static string StoredName(ITensorSource source, string name) => source switch
     {
         RenamedSource r => StoredName(r.Inner, r.StoredName(name)),
         LoraMergedSource l => StoredName(l.Inner, name),
+        ScaledFp8Source f => StoredName(f.Inner, name),
         _ => name,
     };
 

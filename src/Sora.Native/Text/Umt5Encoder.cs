@@ -55,12 +55,6 @@ public sealed class Umt5Encoder : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         if (!Directory.Exists(path) && !File.Exists(path)) throw new ModelLoadException($"{path}: text encoder folder or file not found");
         var (checkpoint, config) = WanComponents.TextEncoder(path);
-        try { TensorSources.RequireDense(checkpoint); }
-        catch
-        {
-            checkpoint.Dispose();
-            throw;
-        }
         try
         {
             return new Umt5Encoder(config, backend, checkpoint);

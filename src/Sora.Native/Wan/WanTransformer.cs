@@ -57,12 +57,6 @@ public sealed class WanTransformer : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         if (!Directory.Exists(path) && !File.Exists(path)) throw new ModelLoadException($"{path}: transformer folder or file not found");
         var (opened, config) = WanComponents.Transformer(path, configPath);
-        try { TensorSources.RequireDense(opened); }
-        catch
-        {
-            opened.Dispose();
-            throw;
-        }
         var (source, summaries) = WanComponents.WithLoras(opened, loras, WanTransformerNames.Table, backend);
         var weights = new WeightSet(source, backend);
         try

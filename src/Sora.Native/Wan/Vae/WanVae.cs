@@ -55,12 +55,6 @@ public sealed class WanVae : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         if (!Directory.Exists(path) && !File.Exists(path)) throw new ModelLoadException($"{path}: VAE folder or file not found");
         var (checkpoint, config) = WanComponents.Vae(path, configPath);
-        try { TensorSources.RequireDense(checkpoint); }
-        catch
-        {
-            checkpoint.Dispose();
-            throw;
-        }
         var weights = new WeightSet(checkpoint, backend);
         var constants = new OwnedTensors(backend);
         try
