@@ -52,6 +52,28 @@ public sealed class PipelineBuilderTests
     }
 
     [Fact]
+    public void A_text_encoder_file_and_a_tokenizer_file_encode_like_the_folder()
+    {
+        // The folder's text encoder as one file (config inferred) and its spiece.model given directly: the same
+        // prompt gives the same latents as the folder's own text_encoder/ and tokenizer/.
+        var options = new GenerationOptions { Prompt = "a red circle", Frames = 5, Height = 16, Width = 16, Steps = 2, Seed = 3, OutputType = OutputType.Latent };
+        var fromFolder = SingleFiles with { Vae = null, Model = ModelFolder };
+        var fromFiles = fromFolder with
+        {
+            TextEncoder = Path.Combine(ModelFolder, "text_encoder", "model.safetensors"),
+            Tokenizer = Path.Combine(ModelFolder, "tokenizer", "spiece.model"),
+        };
+        float[] Run(WanPipelineBuilder builder)
+        {
+            using var backend = NewCpuBackend();
+            using var pipeline = builder.Build(backend);
+            using var latents = pipeline.Generate(options).Latents!;
+            return latents.ToFloatArray();
+        }
+        Assert.Equal(Run(fromFolder), Run(fromFiles));
+    }
+
+    [Fact]
     public void Missing_parts_and_bad_settings_name_the_setting()
     {
         using var backend = NewCpuBackend();
