@@ -52,11 +52,74 @@ public sealed class PipelineBuilderTests
     }
 
     [Fact]
+    public void A_text_encoder_file_and_a_tokenizer_file_encode_like_the_folder()
+    {
+        // The folder's text encoder as one file (config inferred) and its spiece.model given directly: the same
+        // prompt gives the same latents as the folder's own text_encoder/ and tokenizer/.
+        var options = new GenerationOptions { Prompt = "a red circle", Frames = 5, Height = 16, Width = 16, Steps = 2, Seed = 3, OutputType = OutputType.Latent };
+        var fromFolder = SingleFiles with { Vae = null, Model = ModelFolder };
+        var fromFiles = fromFolder with
+        {
+            TextEncoder = Path.Combine(ModelFolder, "text_encoder", "model.safetensors"),
+            Tokenizer = Path.Combine(ModelFolder, "tokenizer", "spiece.model"),
+        };
+        float[] Run(WanPipelineBuilder builder)
+        {
+            using var backend = NewCpuBackend();
+            using var pipeline = builder.Build(backend);
+            using var latents = pipeline.Generate(options).Latents!;
+            return latents.ToFloatArray();
+        }
+        Assert.Equal(Run(fromFolder), Run(fromFiles));
+    }
+
+    [Fact]
     public void Missing_parts_and_bad_settings_name_the_setting()
     {
         using var backend = NewCpuBackend();
         Assert.Equal("Transformer", Assert.ThrowsAny<ArgumentException>(() => new WanPipelineBuilder { Vae = SingleFiles.Vae }.Build(backend)).ParamName);
         Assert.Equal("Vae", Assert.ThrowsAny<ArgumentException>(() => (SingleFiles with { Vae = null }).Build(backend)).ParamName);
         Assert.Equal("FlowShift", Assert.ThrowsAny<ArgumentException>(() => (SingleFiles with { FlowShift = 0 }).Build(backend)).ParamName);
+    }
+}
+
+/// <summary>Parts that arrive as streams, spooled to files the loaders map.</summary>
+public sealed class SpooledFileTests
+{
+    [Fact]
+    public void A_streamed_transformer_and_vae_build_a_pipeline_that_equals_the_files()
+    {
+        var options = new GenerationOptions
+        {
+            Prompt = "", Frames = 5, Height = 16, Width = 16, Steps = 1, Guidance = 1, OutputType = OutputType.Latent,
+            PromptEmbeds = Sora.Runtime.Tensor.FromArray(new float[512 * 24], [512, 24]),
+            Latents = Sora.Runtime.Tensor.FromArray(Enumerable.Range(0, 4 * 2 * 2 * 2).Select(i => MathF.Sin(i)).ToArray(), [4, 2, 2, 2]),
+        };
+        var files = new WanPipelineBuilder
+        {
+            Transformer = SingleFileFixtureTests.File("wan2.1_t2v_tiny_fp16.safetensors"),
+            TransformerConfig = SingleFileFixtureTests.Config,
+            Vae = SingleFileFixtureTests.File("wan_2.1_vae_tiny_bf16.safetensors"),
+        };
+        float[] Run(WanPipelineBuilder builder)
+        {
+            using var backend = NewCpuBackend();
+            using var pipeline = builder.Build(backend);
+            using var latents = pipeline.Generate(options).Latents!;
+            return latents.ToFloatArray();
+        }
+        string spooledPath;
+        float[] streamed;
+        using (var transformer = File.OpenRead(files.Transformer))
+        using (var vae = File.OpenRead(files.Vae))
+        using (var t = SpooledFile.From(transformer))
+        using (var v = SpooledFile.From(vae))
+        {
+            spooledPath = t.Path;
+            streamed = Run(files with { Transformer = t.Path, Vae = v.Path });
+        }
+        Assert.Equal(Run(files), streamed);
+        Assert.False(File.Exists(spooledPath));
+        Assert.Throws<ArgumentException>(() => SpooledFile.From(Stream.Null, ".bin"));
     }
 }

@@ -8,8 +8,9 @@ namespace Sora.Native.Loading;
 /// <summary>
 /// Opens each component from what people download — a diffusers folder (config.json + weights), an
 /// original-layout or diffusers-named .safetensors file, or a .gguf file — as a source in the model's names and
-/// the config that describes it. A folder's config.json is read; a single file's architecture is inferred from
-/// its shapes (<see cref="ShapeInference"/>), with an optional explicit config that must agree with them.
+/// the config that describes it. A folder's config.json is read; a single file's (or a folder's without
+/// config.json) architecture is inferred from its shapes (<see cref="ShapeInference"/>), with an optional explicit
+/// config that must agree with them.
 /// </summary>
 public static class WanComponents
 {
@@ -19,7 +20,7 @@ public static class WanComponents
         var source = Renamed(path, WanTransformerNames.Table);
         try
         {
-            string? folderConfig = Directory.Exists(path) ? Path.Combine(path, "config.json") : null;
+            string? folderConfig = FolderConfig(path);
             var config = configPath is null && folderConfig is not null
                 ? WanTransformerConfig.Load(folderConfig)
                 : ShapeInference.Transformer(source, configPath);
@@ -35,11 +36,8 @@ public static class WanComponents
     /// <summary>The VAE at <paramref name="path"/>: a diffusers folder, or a Wan2.1 original-layout file (<paramref name="configPath"/>: a diffusers vae config for it).</summary>
     public static (ITensorSource Source, WanVaeConfig Config) Vae(string path, string? configPath = null)
     {
-        if (Directory.Exists(path))
-        {
-            var folderConfig = WanVaeConfig.Load(configPath ?? Path.Combine(path, "config.json"));
-            return (Renamed(path, new NameTable([])), folderConfig);
-        }
+        if ((configPath ?? FolderConfig(path)) is { } given && Directory.Exists(path))
+            return (Renamed(path, new NameTable([])), WanVaeConfig.Load(given));
         var raw = TensorSources.Open(path);
         try
         {
@@ -66,7 +64,7 @@ public static class WanComponents
         var source = Renamed(path, Umt5Names.Table);
         try
         {
-            var config = Directory.Exists(path) ? Umt5Config.Load(Path.Combine(path, "config.json")) : ShapeInference.Umt5(source);
+            var config = FolderConfig(path) is { } folderConfig ? Umt5Config.Load(folderConfig) : ShapeInference.Umt5(source);
             return (source, config);
         }
         catch
@@ -116,6 +114,13 @@ public static class WanComponents
             source.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The config.json of a component folder, or null for a file or a folder without one.</summary>
+    private static string? FolderConfig(string path)
+    {
+        string config = Path.Combine(path, "config.json");
+        return Directory.Exists(path) && File.Exists(config) ? config : null;
     }
 
     private static RenamedSource Renamed(string path, NameTable table)

@@ -27,6 +27,8 @@ public sealed class WanPipeline : IDisposable
     private SentencePieceTokenizer? _tokenizer;
     private Umt5Encoder? _textEncoder;
     private bool _disposed;
+    private WanTextContext? _joined;
+    private GenerationJob[] _joinedJobs = [];
 
     private WanPipeline(PipelineParts parts, IBackend backend, WanTransformer transformer, WanVae vae)
     {
@@ -154,8 +156,7 @@ public sealed class WanPipeline : IDisposable
             sequences.Add(input);
             if (job.Guided) sequences.Add(input);
         }
-        using var joined = jobs.Count == 1 ? null : Transformer.Concat(jobs.Select(j => j.Context).ToArray());
-        var predicted = Transformer.Forward(sequences, joined ?? jobs[0].Context);
+        var predicted = Transformer.Forward(sequences, JoinedContext(jobs));
         try
         {
             int k = 0;
@@ -170,6 +171,23 @@ public sealed class WanPipeline : IDisposable
         {
             foreach (var p in predicted) p.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The jobs' prompts as one context: one job's own, or a joined copy kept while the same jobs keep stepping together
+    /// (a continuous batch changes only when a job joins or leaves).
+    /// </summary>
+    private WanTextContext JoinedContext(IReadOnlyList<GenerationJob> jobs)
+    {
+        if (jobs.Count == 1) return jobs[0].Context;
+        if (_joined is null || !_joinedJobs.SequenceEqual(jobs))
+        {
+            _joined?.Dispose();
+            _joined = null;
+            _joined = Transformer.Concat(jobs.Select(j => j.Context).ToArray());
+            _joinedJobs = jobs.ToArray();
+        }
+        return _joined;
     }
 
     /// <summary>The result of a finished job: the final latents and, unless only latents were asked for, the decoded video.</summary>
@@ -435,6 +453,7 @@ public sealed class WanPipeline : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _joined?.Dispose();
         ReleaseTextEncoder();
         Vae.Dispose();
         Transformer.Dispose();

@@ -11,7 +11,8 @@ namespace Sora.Native.Pipeline;
 /// <see cref="Text.Umt5Encoder.Load"/>), any part left out taken from the diffusers folder <see cref="Model"/>;
 /// LoRAs merged into the transformer. Single files carry no scheduler config: without a folder the scheduler is
 /// Wan2.1's (UniPC, flow prediction) at <see cref="FlowShift"/> (default 3.0, Wan2.1's 480p setting); with one,
-/// its scheduler config, <see cref="FlowShift"/> replacing its shift when given.
+/// its scheduler config, <see cref="FlowShift"/> replacing its shift when given. A part that arrives as a stream is
+/// given as the path of a <see cref="SpooledFile"/> (the readers map files).
 /// </summary>
 public sealed record WanPipelineBuilder
 {
