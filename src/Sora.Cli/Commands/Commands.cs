@@ -23,6 +23,7 @@ public static class Commands
             InspectCommand.Build(context),
             TokenizeCommand.Build(context),
             EncodePromptCommand.Build(context),
+            ConvertCommand.Build(context),
         };
         return root;
     }
