@@ -29,7 +29,7 @@ public sealed class SingleFileGenerateTests : IDisposable
     private double Run(string transformer, string expected, params string[] more)
     {
         string output = Path.Combine(_dir, expected + ".safetensors");
-        var r = CliRunner.Run(Args(transformer, output, more));
+        var r = CliRunner.Run(Args(transformer, output, more)); // an absolute path passes through Fixture unchanged
         Assert.True(r.Code == 0, r.Err);
         var (expectedShape, reference) = MiniSafetensors.ReadF32(Fixture("pipeline_case.safetensors"), expected);
         var (shape, actual) = MiniSafetensors.ReadF32(output, "latents");
@@ -59,6 +59,22 @@ public sealed class SingleFileGenerateTests : IDisposable
     [Fact]
     public void The_scaled_fp8_file_reproduces_the_reference_three_steps()
         => Assert.InRange(Run("wan2.1_t2v_tiny_fp8_scaled.safetensors", "expected_fp8_scaled"), 0, 1e-3);
+
+    [Fact]
+    public void A_file_converted_to_q8_0_gguf_runs_end_to_end()
+    {
+        // sora convert writes every weight whose rows are whole 32-blocks as Q8_0, text_embedding.0 (rows of 24) and the
+        // patch embedding as F16, 1-D tensors and modulations as F32;
+        // the quantised model stays close to the fp16 reference: Q8_0 keeps 8 bits per weight (reduced precision, so
+        // the bound is looser than the 1e-3 of the dense files).
+        string gguf = Path.Combine(_dir, "tiny-Q8_0.gguf");
+        var c = CliRunner.Run("convert", Fixture("wan2.1_t2v_tiny_fp16.safetensors"), "--type", "Q8_0", "--out", gguf);
+        Assert.True(c.Code == 0, c.Err);
+        Assert.Contains("25 q8_0", c.Out); // 20 block linears, 4 embedder linears, the head
+        Assert.Contains("component: transformer", CliRunner.Run("inspect", gguf).Out);
+        double error = Run(gguf, "expected_fp16");
+        Assert.InRange(error, 1e-6, 2e-2);
+    }
 
     [Fact]
     public void A_flow_shift_changes_the_schedule()
