@@ -74,6 +74,22 @@ public sealed class PipelineBuilderTests
     }
 
     [Fact]
+    public void A_model_folder_downloaded_without_its_transformer_supplies_the_other_parts()
+    {
+        using var dir = new TempDir();
+        foreach (string part in new[] { "vae", "scheduler", "text_encoder", "tokenizer" })
+        {
+            Directory.CreateDirectory(Path.Combine(dir.Path, part));
+            foreach (string f in Directory.GetFiles(Path.Combine(ModelFolder, part))) File.Copy(f, Path.Combine(dir.Path, part, Path.GetFileName(f)));
+        }
+        File.Copy(Path.Combine(ModelFolder, "model_index.json"), Path.Combine(dir.Path, "model_index.json"));
+        using var backend = NewCpuBackend();
+        using var pipeline = (SingleFiles with { Vae = null, Model = dir.Path }).Build(backend);
+        Assert.Equal(4, pipeline.Vae.ZDim);
+        Assert.Throws<ModelLoadException>(() => Sora.Native.Loading.ModelFolder.Open(dir.Path)); // a folder model still needs it
+    }
+
+    [Fact]
     public void Missing_parts_and_bad_settings_name_the_setting()
     {
         using var backend = NewCpuBackend();

@@ -57,7 +57,7 @@ public sealed record WanPipelineBuilder
     {
         if (FlowShift is { } s && (!double.IsFinite(s) || s <= 0))
             throw new ArgumentOutOfRangeException(nameof(FlowShift), s, "flow shift must be a positive number");
-        var folder = Model is null ? null : ModelFolder.Open(Model);
+        var folder = Model is null ? null : ModelFolder.Open(Model, transformerGiven: Transformer is not null, vaeGiven: Vae is not null);
         string transformer = Transformer ?? folder?.TransformerDir ?? throw new ArgumentException("no transformer: give a transformer file or a model folder", nameof(Transformer));
         string vae = Vae ?? folder?.VaeDir ?? throw new ArgumentException("no VAE: give a VAE file or a model folder", nameof(Vae));
         return new Resolved(folder, transformer, vae, TextEncoder ?? folder?.TextEncoderDir, Tokenizer ?? folder?.TokenizerDir);
