@@ -24,6 +24,7 @@ public static class Commands
             TokenizeCommand.Build(context),
             EncodePromptCommand.Build(context),
             ConvertCommand.Build(context),
+            Serve.ServeCommand.Build(context),
         };
         return root;
     }

@@ -1,0 +1,29 @@
+namespace Sora.Cli.Serve;
+
+/// <summary>Bounds on what one request may ask for; beyond them a request is refused with 400, 413 or 429.</summary>
+public sealed record ServerLimits
+{
+    /// <summary>Largest request body (uploads included), bytes; one up to twice this is read and dropped before its 413, a larger one cut off.</summary>
+    public long MaxBodyBytes { get; init; } = 64L << 20;
+    /// <summary>Longest prompt or negative prompt, characters.</summary>
+    public int MaxPromptChars { get; init; } = 4000;
+    /// <summary>Most frames one video may have (an extension's total included).</summary>
+    public int MaxFrames { get; init; } = 161;
+    /// <summary>Most pixels in one frame (1280×720).</summary>
+    public long MaxPixels { get; init; } = 1280L * 720;
+    public int MaxSteps { get; init; } = 200;
+    /// <summary>Most videos queued or in progress; one more is a 429.</summary>
+    public int MaxQueue { get; init; } = 64;
+}
+
+/// <summary>What <c>sora serve</c> was told.</summary>
+public sealed record ServerOptions
+{
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>0 picks a free port (see <see cref="VideoServer.Url"/>).</summary>
+    public int Port { get; init; } = 8000;
+    public required string StoreDir { get; init; }
+    /// <summary>When set, every request needs <c>Authorization: Bearer</c> this key.</summary>
+    public string? ApiKey { get; init; }
+    public ServerLimits Limits { get; init; } = new();
+}

@@ -1,0 +1,234 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Data.Sqlite;
+
+namespace Sora.Cli.Serve;
+
+/// <summary>
+/// Jobs in one SQLite file (WAL journal, so readers never wait for the runner's writes). Creation order is the
+/// autoincrement <c>seq</c>, which the list cursor follows; the job's <see cref="JobSpec"/> is a JSON column.
+/// One server per file: <see cref="RequeueAbandoned"/> assumes no other runner holds a job.
+/// </summary>
+public sealed class SqliteJobStore : IJobStore
+{
+    private const int SchemaVersion = 1;
+
+    private static readonly JsonSerializerOptions SpecJson = new() { Converters = { new JsonStringEnumConverter() } };
+
+    private const string Columns = "id, status, progress, created_at, completed_at, model, prompt, seconds, size, "
+        + "remixed_from_video_id, error_code, error_message, attempts, spec";
+
+    private readonly string _connectionString;
+
+    public SqliteJobStore(string path)
+    {
+        Path = path;
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        try
+        {
+            using var c = Open();
+            Execute(c, "PRAGMA journal_mode = WAL");
+            long version = (long)Scalar(c, "PRAGMA user_version")!;
+            if (version > SchemaVersion)
+                throw new InvalidDataException($"{path}: store schema version {version} is newer than this server's {SchemaVersion}");
+            Execute(c, """
+                CREATE TABLE IF NOT EXISTS videos (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    status TEXT NOT NULL,
+                    progress INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    completed_at INTEGER,
+                    model TEXT NOT NULL,
+                    prompt TEXT,
+                    seconds TEXT NOT NULL,
+                    size TEXT NOT NULL,
+                    remixed_from_video_id TEXT,
+                    error_code TEXT,
+                    error_message TEXT,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    spec TEXT NOT NULL);
+                CREATE INDEX IF NOT EXISTS videos_status ON videos (status, seq);
+                """);
+            Execute(c, $"PRAGMA user_version = {SchemaVersion}");
+        }
+        catch (Exception e) when (e is SqliteException or InvalidDataException)
+        {
+            // A pooled connection to this file must not outlive the refusal (a later store at the same path would reuse it).
+            Dispose();
+            throw e as InvalidDataException ?? new InvalidDataException($"{path}: not a usable job store ({e.Message})", e);
+        }
+    }
+
+    public string Path { get; }
+
+    public bool TryAdd(VideoJob job, int maxPending)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        // One statement, so two requests at once cannot both take the last free place in the queue.
+        cmd.CommandText = $"""
+            INSERT INTO videos ({Columns})
+            SELECT $id, $status, $progress, $created_at, NULL, $model, $prompt, $seconds, $size, $remixed, NULL, NULL, 0, $spec
+            WHERE (SELECT COUNT(*) FROM videos WHERE status IN ('queued', 'in_progress')) < $max
+            """;
+        cmd.Parameters.AddWithValue("$id", job.Id);
+        cmd.Parameters.AddWithValue("$status", job.Status);
+        cmd.Parameters.AddWithValue("$progress", job.Progress);
+        cmd.Parameters.AddWithValue("$created_at", job.CreatedAt);
+        cmd.Parameters.AddWithValue("$model", job.Model);
+        cmd.Parameters.AddWithValue("$prompt", (object?)job.Prompt ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$seconds", job.Seconds);
+        cmd.Parameters.AddWithValue("$size", job.Size);
+        cmd.Parameters.AddWithValue("$remixed", (object?)job.RemixedFromVideoId ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$spec", JsonSerializer.Serialize(job.Spec, SpecJson));
+        cmd.Parameters.AddWithValue("$max", maxPending);
+        return cmd.ExecuteNonQuery() == 1;
+    }
+
+    public VideoJob? Get(string id)
+    {
+        using var c = Open();
+        return Query(c, $"SELECT {Columns} FROM videos WHERE id = $id", ("$id", id)).SingleOrDefault();
+    }
+
+    public IReadOnlyList<VideoJob>? List(string? after, int limit, bool ascending)
+    {
+        using var c = Open();
+        long? from = null;
+        if (after is not null)
+        {
+            from = (long?)Scalar(c, "SELECT seq FROM videos WHERE id = $id", ("$id", after));
+            if (from is null) return null;
+        }
+        string where = from is null ? "" : ascending ? "WHERE seq > $from" : "WHERE seq < $from";
+        string order = ascending ? "ASC" : "DESC";
+        return Query(c, $"SELECT {Columns} FROM videos {where} ORDER BY seq {order} LIMIT $limit",
+            ("$from", from ?? 0), ("$limit", limit));
+    }
+
+    public bool Delete(string id)
+    {
+        using var c = Open();
+        return Execute(c, "DELETE FROM videos WHERE id = $id", ("$id", id)) == 1;
+    }
+
+    public VideoJob? ClaimNext()
+    {
+        using var c = Open();
+        return Query(c, $"""
+            UPDATE videos SET status = 'in_progress', progress = 0, attempts = attempts + 1
+            WHERE seq = (SELECT seq FROM videos WHERE status = 'queued' ORDER BY seq LIMIT 1)
+            RETURNING {Columns}
+            """).SingleOrDefault();
+    }
+
+    public void SetProgress(string id, int progress)
+    {
+        using var c = Open();
+        Execute(c, "UPDATE videos SET progress = $p WHERE id = $id AND status = 'in_progress'", ("$id", id), ("$p", progress));
+    }
+
+    public bool Complete(string id, long completedAt)
+    {
+        using var c = Open();
+        return Execute(c, "UPDATE videos SET status = 'completed', progress = 100, completed_at = $t WHERE id = $id AND status = 'in_progress'",
+            ("$id", id), ("$t", completedAt)) == 1;
+    }
+
+    public bool Fail(string id, JobError error, long completedAt)
+    {
+        using var c = Open();
+        return Execute(c, """
+            UPDATE videos SET status = 'failed', completed_at = $t, error_code = $code, error_message = $message
+            WHERE id = $id AND status = 'in_progress'
+            """, ("$id", id), ("$t", completedAt), ("$code", error.Code), ("$message", error.Message)) == 1;
+    }
+
+    public void Requeue(string id)
+    {
+        using var c = Open();
+        Execute(c, "UPDATE videos SET status = 'queued', progress = 0 WHERE id = $id AND status = 'in_progress'", ("$id", id));
+    }
+
+    public IReadOnlyList<string> RequeueAbandoned()
+    {
+        using var c = Open();
+        return Query(c, $"UPDATE videos SET status = 'queued', progress = 0 WHERE status = 'in_progress' RETURNING {Columns}")
+            .Select(j => j.Id).ToList();
+    }
+
+    public int PendingCount()
+    {
+        using var c = Open();
+        return (int)(long)Scalar(c, "SELECT COUNT(*) FROM videos WHERE status IN ('queued', 'in_progress')")!;
+    }
+
+    private SqliteConnection Open()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        return c;
+    }
+
+    private static SqliteCommand Command(SqliteConnection c, string sql, (string Name, object Value)[] args)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value);
+        return cmd;
+    }
+
+    private static int Execute(SqliteConnection c, string sql, params (string, object)[] args)
+    {
+        using var cmd = Command(c, sql, args);
+        return cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection c, string sql, params (string, object)[] args)
+    {
+        using var cmd = Command(c, sql, args);
+        return cmd.ExecuteScalar();
+    }
+
+    private List<VideoJob> Query(SqliteConnection c, string sql, params (string, object)[] args)
+    {
+        using var cmd = Command(c, sql, args);
+        using var r = cmd.ExecuteReader();
+        var jobs = new List<VideoJob>();
+        while (r.Read()) jobs.Add(Read(r));
+        return jobs;
+    }
+
+    private VideoJob Read(SqliteDataReader r)
+    {
+        string id = r.GetString(0);
+        JobSpec spec;
+        try
+        {
+            spec = JsonSerializer.Deserialize<JobSpec>(r.GetString(13), SpecJson) ?? throw new JsonException("null spec");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{Path}: job {id} has an unreadable spec ({e.Message})", e);
+        }
+        return new VideoJob
+        {
+            Id = id,
+            Status = r.GetString(1),
+            Progress = r.GetInt32(2),
+            CreatedAt = r.GetInt64(3),
+            CompletedAt = r.IsDBNull(4) ? null : r.GetInt64(4),
+            Model = r.GetString(5),
+            Prompt = r.IsDBNull(6) ? null : r.GetString(6),
+            Seconds = r.GetString(7),
+            Size = r.GetString(8),
+            RemixedFromVideoId = r.IsDBNull(9) ? null : r.GetString(9),
+            Error = r.IsDBNull(10) ? null : new JobError(r.GetString(10), r.IsDBNull(11) ? "" : r.GetString(11)),
+            Attempts = r.GetInt32(12),
+            Spec = spec,
+        };
+    }
+
+    public void Dispose() => SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
+}

@@ -1,0 +1,86 @@
+using Sora.Native.Pipeline;
+using Sora.Native.Video;
+using Sora.Runtime;
+
+namespace Sora.Cli.Serve;
+
+/// <summary>A <see cref="WanPipeline"/> on its backend, kept loaded (text encoder included) for the server's lifetime.</summary>
+public sealed class WanVideoEngine : IVideoEngine
+{
+    private readonly IBackend _backend;
+    private readonly WanPipeline _pipeline;
+
+    private WanVideoEngine(string modelId, IBackend backend, WanPipeline pipeline)
+    {
+        ModelId = modelId;
+        _backend = backend;
+        _pipeline = pipeline;
+        var d = pipeline.Defaults;
+        var g = pipeline.Geometry;
+        Geometry = new ClipGeometry(d.Fps, g.TemporalFactor, g.SizeMultiple, d.Frames, d.Width, d.Height);
+    }
+
+    public string ModelId { get; }
+    public ClipGeometry Geometry { get; }
+    public int DefaultSteps => _pipeline.Defaults.Steps;
+    public double DefaultGuidance => _pipeline.Defaults.Guidance;
+    public int DefaultExtendFrames => new GenerationOptions().ExtendFrames;
+    public double DefaultStrength => new GenerationOptions().Strength;
+
+    public (int Width, int Height) SizeFor(int sourceWidth, int sourceHeight) => _pipeline.SizeFor(sourceWidth, sourceHeight);
+
+    /// <summary>Loads the model folder on <paramref name="device"/>; the model's id is the folder's name.</summary>
+    public static WanVideoEngine Load(string modelDir, string device)
+    {
+        var backend = Commands.CreateBackend(device);
+        try
+        {
+            var pipeline = WanPipeline.Load(modelDir, backend);
+            pipeline.KeepTextEncoder = true;
+            return new WanVideoEngine(new DirectoryInfo(modelDir).Name, backend, pipeline);
+        }
+        catch
+        {
+            backend.Dispose();
+            throw;
+        }
+    }
+
+    public string DeviceName => $"{_backend.Device.Name} ({_backend.Device.Kind})";
+
+    /// <summary>
+    /// Create: text (or with the image, image) to video. Remix and edit: the clip redrawn under the prompt (SDEdit at
+    /// the job's strength). Extension: the model continues the clip from its last frames, and the result is the clip
+    /// (fitted to the size) without those frames, then everything the model made.
+    /// </summary>
+    public VideoFrames Generate(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress, CancellationToken ct)
+    {
+        var options = new GenerationOptions
+        {
+            Prompt = spec.Prompt,
+            NegativePrompt = spec.NegativePrompt,
+            Frames = spec.Frames,
+            Width = spec.Width,
+            Height = spec.Height,
+            Steps = spec.Steps,
+            Guidance = spec.Guidance,
+            Seed = spec.Seed,
+            Image = inputs.Image,
+            Video = inputs.Clip,
+        };
+        if (spec.Kind == JobKind.Extend) options = options with { VideoRole = VideoRole.Extend, ExtendFrames = spec.ExtendFrames!.Value };
+        if (spec.Strength is { } strength) options = options with { Strength = strength };
+        var result = _pipeline.Generate(options, progress, ct);
+        result.Latents?.Dispose();
+        var video = result.Video ?? throw new InvalidOperationException("the pipeline returned no video");
+        if (spec.Kind != JobKind.Extend) return video;
+        var clip = FrameFit.ResizeCenterCrop(inputs.Clip!, spec.Width, spec.Height);
+        return clip.Slice(0, clip.Frames - options.ExtendFrames).Concat(video);
+    }
+
+    public void Dispose()
+    {
+        _pipeline.Dispose();
+        _backend.Dispose();
+    }
+}
