@@ -2,7 +2,7 @@ namespace Sora.Runtime;
 
 /// <summary>
 /// Element types a tensor can hold. Activations are F32; weights may stay F16, BF16 or one of the 8-bit floats
-/// (F8E4M3, F8E5M2: storage and conversion to F32 only; no kernel computes on them).
+/// (F8E4M3, F8E5M2: one byte per weight; the GEMM and convolution read them through <see cref="Fp8Weight"/>).
 /// </summary>
 public enum DType
 {

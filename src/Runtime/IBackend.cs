@@ -150,7 +150,7 @@ public interface IBackend : IDisposable
     void Conv3d(Tensor x, Weight w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
     {
         if (w is not DenseWeight d) throw Refused(w);
-        Conv3d(x, d.Tensor, bias, y, geometry, timeCache);
+        Conv3d(x, x.Rank == 4 ? d.Kernel(x.Dim(0), geometry) : d.Tensor, bias, y, geometry, timeCache);
     }
 
     /// <summary>Expands w into y F32 [w.Out, w.In] (what the kernels multiply; for checks and for merging adapters).</summary>

@@ -27,6 +27,12 @@ public sealed record DenseWeight(Tensor Tensor) : Weight(Tensor.Dim(0), RowLengt
     /// <summary>The tensor seen as [Out, In] (a view of a conv kernel, or the tensor itself).</summary>
     public Tensor Matrix => Tensor.Rank == 2 ? Tensor : Tensor.Reshape(Out, In);
 
+    /// <summary>The tensor seen as a conv kernel [Out, inChannels, kT, kH, kW] (a Conv2d's [Out, in, kH, kW] is one with kT = 1).</summary>
+    public Tensor Kernel(int inChannels, Conv3dGeometry g) =>
+        Tensor.Rank == 5 ? Tensor
+        : (long)inChannels * g.KernelT * g.KernelH * g.KernelW == In ? Tensor.Reshape(Out, inChannels, g.KernelT, g.KernelH, g.KernelW)
+        : throw new ArgumentException($"w {Tensor.ShapeString} does not fit a kernel over {inChannels} channels under {g}", "w");
+
     public static int RowLength(Tensor t) => t.Rank == 0 || t.Dim(0) == 0 ? 0 : checked((int)(t.ElementCount / t.Dim(0)));
 }
 
@@ -151,7 +157,8 @@ public interface IQuantizedTensorSource
     /// <summary>
     /// True with the tensor's ggml type and its stored bytes (row-major in its PyTorch-order shape, as ggml's flat
     /// order) when <paramref name="name"/> is stored in a ggml encoding; false for tensors the source holds densely.
-    /// The memory stays valid while the source is open.
+    /// The memory stays valid while the source is open; the CPU backend pins it and reads it in place (a MemoryManager
+    /// over a memory-mapped file serves, nothing is copied), other backends copy it to the device once.
     /// </summary>
     bool TryGetBlocks(string name, out GgmlType type, out ReadOnlyMemory<byte> blocks);
 }

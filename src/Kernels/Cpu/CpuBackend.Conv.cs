@@ -22,7 +22,8 @@ public sealed unsafe partial class CpuBackend
         CheckGeometry(geometry);
         if (w is DenseWeight d)
         {
-            Conv3d(x, d.Tensor, bias, y, geometry, timeCache);
+            HostArgs.RequireRank(x, nameof(x), 4);
+            Conv3d(x, d.Kernel(x.Dim(0), geometry), bias, y, geometry, timeCache);
             return;
         }
         HostArgs.RequireRank(x, nameof(x), 4);

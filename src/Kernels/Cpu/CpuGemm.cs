@@ -1,5 +1,8 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using Sora.Runtime;
 using Sora.Runtime.Gguf;
+using Tensor = Sora.Runtime.Tensor;
 
 namespace Sora.Kernels.Cpu;
 
@@ -113,6 +116,26 @@ internal readonly unsafe struct WeightRows
         if (_dense is not null) HostArgs.ToFloat(_dense, _offset + first, count, dst);
         else if (_isGgml)
         {
+            if (_ggml == GgmlType.F16)
+            {
+                TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)_encoded + first, count), new Span<float>(dst, count));
+                return;
+            }
+            if (_ggml == GgmlType.BF16)
+            {
+                HostArgs.Bf16ToFloat((ushort*)_encoded + first, dst, count);
+                return;
+            }
+            if (_ggml == GgmlType.Q8_0 && first % 32 == 0 && count % 32 == 0)
+            {
+                Q8_0Blocks(_encoded + first / 32 * 34, dst, count / 32);
+                return;
+            }
+            if (_ggml == GgmlType.Q4_K && first % 256 == 0 && count % 256 == 0)
+            {
+                Q4_KBlocks(_encoded + first / 256 * 144, dst, count / 256);
+                return;
+            }
             int block = GgmlTypes.BlockSize(_ggml), bytes = GgmlTypes.BlockBytes(_ggml);
             long b0 = first / block, b1 = (first + count + block - 1) / block;
             var data = new ReadOnlySpan<byte>(_encoded + b0 * bytes, checked((int)((b1 - b0) * bytes)));
@@ -124,6 +147,57 @@ internal readonly unsafe struct WeightRows
             float scale = _scale;
             if (_fp8 == DType.F8E4M3) for (int i = 0; i < count; i++) dst[i] = Float8.E4M3ToFloat(codes[i]) * scale;
             else for (int i = 0; i < count; i++) dst[i] = Float8.E5M2ToFloat(codes[i]) * scale;
+        }
+    }
+
+    /// <summary>
+    /// Whole Q4_K blocks, vectorised: per group y = (d·sc)·q - (dmin·m), the product and the difference rounded
+    /// separately as in ggml (no FMA), so the values are ggml's.
+    /// </summary>
+    private static void Q4_KBlocks(byte* blocks, float* dst, int count)
+    {
+        for (int b = 0; b < count; b++, blocks += 144)
+        {
+            float d = (float)*(Half*)blocks, min = (float)*(Half*)(blocks + 2);
+            var scales = new ReadOnlySpan<byte>(blocks + 4, 12);
+            for (int g = 0; g < 8; g += 2, dst += 64)
+            {
+                var q = Vector256.Load(blocks + 16 + 16 * g);
+                var (sc1, m1) = ScaleMinK4(g, scales);
+                var (sc2, m2) = ScaleMinK4(g + 1, scales);
+                Nibbles(q & Vector256.Create((byte)0x0F), d * sc1, min * m1, dst);
+                Nibbles(Vector256.ShiftRightLogical(q, 4), d * sc2, min * m2, dst + 32);
+            }
+        }
+    }
+
+    /// <summary>y[i] = scale·q[i] - offset for 32 small unsigned values.</summary>
+    private static void Nibbles(Vector256<byte> q, float scale, float offset, float* y)
+    {
+        var s = Vector256.Create(scale);
+        var o = Vector256.Create(offset);
+        var (lo, hi) = Vector256.Widen(q);
+        var (a, b) = Vector256.Widen(lo);
+        var (c, e) = Vector256.Widen(hi);
+        (Vector256.ConvertToSingle(a.AsInt32()) * s - o).Store(y);
+        (Vector256.ConvertToSingle(b.AsInt32()) * s - o).Store(y + 8);
+        (Vector256.ConvertToSingle(c.AsInt32()) * s - o).Store(y + 16);
+        (Vector256.ConvertToSingle(e.AsInt32()) * s - o).Store(y + 24);
+    }
+
+    /// <summary>The six-bit scale and min of group j (ggml's get_scale_min_k4).</summary>
+    private static (int Scale, int Min) ScaleMinK4(int j, ReadOnlySpan<byte> q) => j < 4
+        ? (q[j] & 63, q[j + 4] & 63)
+        : ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+
+    /// <summary>Whole Q8_0 blocks, vectorised: y = q·d (an exact int → float conversion and one product, as ggml's).</summary>
+    private static void Q8_0Blocks(byte* blocks, float* dst, int count)
+    {
+        for (int b = 0; b < count; b++, blocks += 34, dst += 32)
+        {
+            var y = new Span<float>(dst, 32);
+            TensorPrimitives.ConvertChecked<sbyte, float>(new ReadOnlySpan<sbyte>(blocks + 2, 32), y);
+            TensorPrimitives.Multiply(y, (float)*(Half*)blocks, y);
         }
     }
 }

@@ -216,7 +216,11 @@ public sealed unsafe partial class IlgpuBackend
     public void Conv3d(Tensor x, Weight w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
     {
         ArgumentNullException.ThrowIfNull(w);
-        if (w is DenseWeight d) Conv3d(x, d.Tensor, bias, y, geometry, timeCache);
+        if (w is DenseWeight d)
+        {
+            RequireRank(x, nameof(x), 4);
+            Conv3d(x, d.Kernel(x.Dim(0), geometry), bias, y, geometry, timeCache);
+        }
         else Conv3dAny(x, w, null, bias, y, geometry, timeCache);
     }
 

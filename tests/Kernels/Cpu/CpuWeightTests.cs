@@ -58,3 +58,18 @@ public class CpuWeightTests
         WeightChecks.BadWeightsAreRejected(Backend, other);
     }
 }
+
+/// <summary>wan-small with block weights on the CPU backend (<see cref="QuantizedTransformerChecks"/>).</summary>
+public class CpuQuantizedTransformerTests
+{
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q5_K)]
+    [InlineData(GgmlType.Q6_K)]
+    public void Wan_small_with_block_weights_matches_the_dense_model_on_their_values(GgmlType type)
+    {
+        using var backend = new CpuBackend(2);
+        QuantizedTransformerChecks.MatchesTheDenseModelOnTheExpandedValues(backend, type);
+    }
+}

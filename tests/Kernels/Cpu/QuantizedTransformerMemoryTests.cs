@@ -1,11 +1,9 @@
 using System.Diagnostics;
-using System.Reflection;
 using Sora.Kernels.Cpu;
 using Sora.Native.Loading;
 using Sora.Native.Wan;
 using Sora.Runtime;
 using Sora.Runtime.Gguf;
-using Sora.Runtime.Safetensors;
 using Xunit;
 using Sora.Tests.Wan;
 using Xunit.Abstractions;
@@ -35,7 +33,7 @@ public sealed class QuantizedTransformerMemoryTests(ITestOutputHelper output)
         using var source = GeneratedSource.Wan(Wan13B, GgmlType.Q4_K);
         output.WriteLine($"generated and quantised {source.Parameters:N0} parameters in {clock.Elapsed.TotalSeconds:F0} s");
         var weights = new WeightSet(source, backend);
-        var transformer = Bind(weights, backend);
+        var transformer = QuantizedTransformerChecks.Bind(Wan13B, weights, backend);
         try
         {
             // The blocks are managed arrays: the live heap after a full collection is what the weights keep (the working
@@ -56,23 +54,6 @@ public sealed class QuantizedTransformerMemoryTests(ITestOutputHelper output)
         finally
         {
             transformer.Dispose();
-        }
-    }
-
-    /// <summary>The real model bound to a <see cref="WeightSet"/> (the private constructor; the checkpoint argument only gets disposed).</summary>
-    private static WanTransformer Bind(WeightSet weights, IBackend backend)
-    {
-        var ctor = typeof(WanTransformer).GetConstructor(BindingFlags.NonPublic | BindingFlags.Instance,
-            [typeof(WanTransformerConfig), typeof(IBackend), typeof(SafetensorsCheckpoint), typeof(WeightSet)])!;
-        var placeholder = SafetensorsCheckpoint.Open(Path.Combine(AppContext.BaseDirectory, "fixtures", "wan-small", "model", "transformer"));
-        try
-        {
-            return (WanTransformer)ctor.Invoke([Wan13B, backend, placeholder, weights]);
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            placeholder.Dispose();
-            throw e.InnerException;
         }
     }
 

@@ -77,3 +77,13 @@ public class IlgpuWeightTests(IlgpuCpuFixture fixture)
         }
     }
 }
+
+/// <summary>wan-small with Q4_K weights on the ILGPU CPU accelerator (<see cref="QuantizedTransformerChecks"/>).</summary>
+[Collection(IlgpuCpuCollection.Name)]
+[Trait("Backend", "IlgpuCpu")]
+public class IlgpuQuantizedTransformerTests(IlgpuCpuFixture fixture)
+{
+    [Fact]
+    public void Wan_small_with_q4_K_weights_matches_the_dense_model_on_their_values() =>
+        QuantizedTransformerChecks.MatchesTheDenseModelOnTheExpandedValues(fixture.Backend, GgmlType.Q4_K);
+}

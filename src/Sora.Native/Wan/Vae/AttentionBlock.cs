@@ -13,9 +13,9 @@ internal sealed class AttentionBlock : IChunkLayer
     private readonly IBackend _backend;
     private readonly int _channels;
     private readonly RmsNorm _norm;
-    private readonly Tensor _qkvWeight;
+    private readonly Weight _qkvWeight;
     private readonly Tensor _qkvBias;
-    private readonly Tensor _projWeight;
+    private readonly Weight _projWeight;
     private readonly Tensor _projBias;
 
     public AttentionBlock(WeightSet weights, string name, IBackend backend, int channels)
@@ -23,9 +23,9 @@ internal sealed class AttentionBlock : IChunkLayer
         _backend = backend;
         _channels = channels;
         _norm = new RmsNorm(weights, name + ".norm.gamma", backend, channels, perFrame: true);
-        _qkvWeight = weights.Take(name + ".to_qkv.weight", 3 * channels, channels, 1, 1).Reshape(3 * channels, channels);
+        _qkvWeight = weights.TakeWeight(name + ".to_qkv.weight", 3 * channels, channels, 1, 1);
         _qkvBias = weights.Take(name + ".to_qkv.bias", 3 * channels);
-        _projWeight = weights.Take(name + ".proj.weight", channels, channels, 1, 1).Reshape(channels, channels);
+        _projWeight = weights.TakeWeight(name + ".proj.weight", channels, channels, 1, 1);
         _projBias = weights.Take(name + ".proj.bias", channels);
     }
 

@@ -7,7 +7,7 @@ namespace Sora.Native.Wan.Vae;
 internal sealed class FrameConv2d
 {
     private readonly IBackend _backend;
-    private readonly Tensor _weight;
+    private readonly Weight _weight;
     private readonly Tensor _bias;
     private readonly Conv3dGeometry _geometry;
     private readonly int _outChannels;
@@ -15,7 +15,7 @@ internal sealed class FrameConv2d
     public FrameConv2d(WeightSet weights, string name, IBackend backend, int inChannels, int outChannels, Conv3dGeometry geometry)
     {
         _backend = backend;
-        _weight = weights.Take(name + ".weight", outChannels, inChannels, 3, 3).Reshape(outChannels, inChannels, 1, 3, 3);
+        _weight = weights.TakeWeight(name + ".weight", outChannels, inChannels, 3, 3);
         _bias = weights.Take(name + ".bias", outChannels);
         _geometry = geometry;
         _outChannels = outChannels;
@@ -113,7 +113,7 @@ internal sealed class Downsample : IChunkLayer
     private readonly IBackend _backend;
     private readonly int _channels;
     private readonly FrameConv2d _conv;
-    private readonly Tensor? _timeWeight;
+    private readonly Weight? _timeWeight;
     private readonly Tensor? _timeBias;
     private Tensor? _history; // the last 1 or 2 frames after the spatial conv
 
@@ -128,7 +128,7 @@ internal sealed class Downsample : IChunkLayer
             new Conv3dGeometry(1, 3, 3, StrideH: 2, StrideW: 2, PadH1: 1, PadW1: 1));
         if (temporal)
         {
-            _timeWeight = weights.Take(name + ".time_conv.weight", channels, channels, 3, 1, 1);
+            _timeWeight = weights.TakeWeight(name + ".time_conv.weight", channels, channels, 3, 1, 1);
             _timeBias = weights.Take(name + ".time_conv.bias", channels);
         }
     }
