@@ -26,7 +26,7 @@ public sealed class DurabilityTests(ServedModel model) : IDisposable
         {
             for (int i = 0; i < 3; i++)
             {
-                var form = new MultipartFormDataContent { { new StringContent(Prompt), "prompt" }, { new StringContent("1"), "seconds" }, { new StringContent("40"), "steps" } };
+                var form = new MultipartFormDataContent { { new StringContent(Prompt), "prompt" }, { new StringContent("1"), "seconds" }, { new StringContent("150"), "steps" } };
                 ids.Add((await TestServer.Ok(await http.PostAsync("/v1/videos", form))).GetProperty("id").GetString()!);
             }
             // Kill it while the first job is being denoised: no chance to put it back in the queue.
@@ -65,7 +65,7 @@ public sealed class DurabilityTests(ServedModel model) : IDisposable
     {
         var first = await TestServer.StartAsync(model.Engine, _store);
         var ids = new List<string>();
-        for (int i = 0; i < 3; i++) ids.Add((await first.CreateAsync(("prompt", Prompt), ("seconds", "1"), ("steps", "40"))).GetProperty("id").GetString()!);
+        for (int i = 0; i < 3; i++) ids.Add((await first.CreateAsync(("prompt", Prompt), ("seconds", "1"), ("steps", "150"))).GetProperty("id").GetString()!);
         await first.WaitAsync(ids[0], v => v.GetProperty("progress").GetInt32() > 0);
         await first.DisposeAsync();
         Assert.Equal(1, first.Log.Count(ids[0], "queued (the server is stopping"));

@@ -6,9 +6,18 @@ namespace Sora.Cli.Serve;
 /// <summary>The decoded inputs of a job: the image of image-to-video, the clip of a remix, edit or extension.</summary>
 public sealed record JobInputs(VideoFrames? Image, VideoFrames? Clip);
 
+/// <summary>A job the engine is working on: stepped with others by <see cref="IVideoEngine.Step"/>. Dispose to free it.</summary>
+public interface IEngineJob : IDisposable
+{
+    bool IsFinished { get; }
+    /// <summary>Rows it adds to a packed pass (its tokens, twice with guidance): what the batch budget counts.</summary>
+    int PassTokens { get; }
+}
+
 /// <summary>
-/// What the job runner drives: one loaded model on one device. <see cref="Generate"/> is called from the runner's
-/// thread only, one job at a time; a packing scheduler would replace it with a per-step call over many jobs.
+/// What the job runner drives: one loaded model on one device, entered from the runner's thread only. Jobs are
+/// begun one by one, stepped together (every job in flight, each at its own step, in one packed transformer pass per
+/// step: continuous batching), and finished one by one.
 /// </summary>
 public interface IVideoEngine : IDisposable
 {
@@ -25,6 +34,15 @@ public interface IVideoEngine : IDisposable
     /// <summary>The size made from an image or clip of this size when none is asked for: its aspect ratio at the model's pixel count.</summary>
     (int Width, int Height) SizeFor(int sourceWidth, int sourceHeight);
 
-    /// <summary>Runs one job; <paramref name="progress"/> after every denoising step; throws <see cref="OperationCanceledException"/> when cancelled.</summary>
-    VideoFrames Generate(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress, CancellationToken ct);
+    /// <summary>Rows a job of this spec would add to a packed pass, known before it begins.</summary>
+    int PassTokens(JobSpec spec);
+
+    /// <summary>Begins a job (prompts and inputs encoded, noise drawn); <paramref name="progress"/> after each of its steps.</summary>
+    IEngineJob Begin(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress);
+
+    /// <summary>One denoising step of every job given, in one packed pass.</summary>
+    void Step(IReadOnlyList<IEngineJob> jobs);
+
+    /// <summary>The video of a finished job.</summary>
+    VideoFrames Finish(IEngineJob job);
 }

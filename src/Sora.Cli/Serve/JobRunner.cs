@@ -5,10 +5,12 @@ using Sora.Native.Video;
 namespace Sora.Cli.Serve;
 
 /// <summary>
-/// The loop that owns the device: claims the oldest queued job from the store, runs it through the engine, writes
-/// its files and marks it completed or failed, then takes the next. It runs on one dedicated thread, so the engine
-/// is never entered twice at once. Deleting a running job cancels it before its next step; stopping the server
-/// puts the running job back in the queue for the next start.
+/// The loop that owns the device, with continuous batching: every job in flight advances one denoising step per pass,
+/// all of them packed into one transformer pass (<see cref="IVideoEngine.Step"/>); a queued job joins at the next
+/// pass while the pass stays within the token budget (<see cref="ServerLimits.MaxBatchTokens"/>; a job larger than the
+/// budget runs alone), and a finished one leaves to be decoded and written. It runs on one dedicated thread, so the
+/// engine is never entered twice at once. Deleting a running job cancels it: its slot is free at the next pass.
+/// Stopping the server puts every job in flight back in the queue for the next start.
 /// </summary>
 public sealed class JobRunner : IDisposable
 {
@@ -19,18 +21,21 @@ public sealed class JobRunner : IDisposable
     private readonly StoreFolder _files;
     private readonly IVideoEngine _engine;
     private readonly ServerLog _log;
+    private readonly int _maxBatchTokens;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Lock _gate = new();
     private readonly Thread _thread;
-    private (string Id, CancellationTokenSource Cts)? _running;
+    private readonly List<Running> _running = new();
+    private VideoJob? _next; // claimed, waiting for room in the pass
 
-    public JobRunner(IJobStore store, StoreFolder files, IVideoEngine engine, ServerLog log)
+    public JobRunner(IJobStore store, StoreFolder files, IVideoEngine engine, ServerLog log, int maxBatchTokens = int.MaxValue)
     {
         _store = store;
         _files = files;
         _engine = engine;
         _log = log;
+        _maxBatchTokens = maxBatchTokens;
         _thread = new Thread(Loop) { Name = "sora job runner", IsBackground = true };
     }
 
@@ -43,60 +48,80 @@ public sealed class JobRunner : IDisposable
     /// <summary>A job was queued: look now rather than at the next poll.</summary>
     public void Wake() => _wake.Release();
 
-    /// <summary>Cancels the job if it is the one running; its slot is free before its next step.</summary>
+    /// <summary>Cancels the job if it is running; its slot is free at the next pass.</summary>
     public void Cancel(string id)
     {
         lock (_gate)
         {
-            if (_running is { } r && r.Id == id) r.Cts.Cancel();
+            foreach (var r in _running)
+                if (r.Job.Id == id) r.Cts.Cancel();
         }
     }
 
-    /// <summary>Stops the loop; a running job is cancelled and queued again.</summary>
+    /// <summary>Stops the loop; the jobs in flight are cancelled and queued again.</summary>
     public void Stop()
     {
         _stop.Cancel();
         if (_thread.IsAlive) _thread.Join();
     }
 
+    /// <summary>A job in flight: its engine work, its cancellation and its clock.</summary>
+    private sealed record Running(VideoJob Job, CancellationTokenSource Cts, IEngineJob Work, Stopwatch Clock);
+
     private void Loop()
     {
-        while (!_stop.IsCancellationRequested)
+        try
         {
-            VideoJob? job;
-            try
+            while (!_stop.IsCancellationRequested)
             {
-                job = _store.ClaimNext();
+                Admit();
+                if (_running.Count == 0)
+                {
+                    // New jobs wake the loop; the poll is a backstop.
+                    try { _wake.Wait(TimeSpan.FromSeconds(1), _stop.Token); }
+                    catch (OperationCanceledException) { }
+                    continue;
+                }
+                DropCancelled();
+                if (_running.Count == 0) continue;
+                StepAll();
+                FinishDone();
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                _log.Line($"cannot read the queue: {Program.OneLine(e.Message)}");
-                job = null;
-            }
-            if (job is null)
-            {
-                // New jobs wake the loop; the poll is a backstop.
-                try { _wake.Wait(TimeSpan.FromSeconds(1), _stop.Token); }
-                catch (OperationCanceledException) { }
-                continue;
-            }
-            try
-            {
-                Run(job);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // The store failed while recording the outcome; the loop (and the server) must outlive that.
-                _log.Line($"{job.Id}: cannot record its state: {Program.OneLine(e.Message)}");
-            }
+        }
+        finally
+        {
+            Requeue();
         }
     }
 
-    private void Run(VideoJob job)
+    /// <summary>Claims queued jobs and begins them while the next pass has room (always at least one).</summary>
+    private void Admit()
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        lock (_gate) _running = (job.Id, cts);
-        var clock = Stopwatch.StartNew();
+        int used = _running.Sum(r => r.Work.PassTokens);
+        while (!_stop.IsCancellationRequested)
+        {
+            if (_next is null)
+            {
+                try { _next = _store.ClaimNext(); }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    _log.Line($"cannot read the queue: {Program.OneLine(e.Message)}");
+                    return;
+                }
+                if (_next is null) return;
+            }
+            var job = _next;
+            int tokens = _engine.PassTokens(job.Spec);
+            if (_running.Count > 0 && used + tokens > _maxBatchTokens) return; // it joins when a job leaves
+            _next = null;
+            Begin(job);
+            used += tokens;
+        }
+    }
+
+    private void Begin(VideoJob job)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         string attempt = job.Attempts > 1 ? $", attempt {job.Attempts}" : "";
         _log.Job(job.Id, JobStatus.InProgress, $"{job.Spec.Kind.ToString().ToLowerInvariant()}, {job.Spec.Frames} frames {job.Size}, {job.Spec.Steps} steps{attempt}");
         try
@@ -104,42 +129,135 @@ public sealed class JobRunner : IDisposable
             var inputs = new JobInputs(
                 job.Spec.Image is { } image ? VideoInput.ReadImage(_files.Resolve(image)) : null,
                 job.Spec.Clip is { } clip ? VideoInput.ReadClip(_files.Resolve(clip)) : null);
-            var video = _engine.Generate(job.Spec, inputs, new StepReporter(_store, job.Id), cts.Token);
-            _files.WriteResult(job.Id, video, _engine.Geometry.Fps, cts.Token);
-            if (_store.Complete(job.Id, DateTimeOffset.UtcNow.ToUnixTimeSeconds()))
-            {
-                _files.DeleteUploads(job.Id);
-                _log.Job(job.Id, JobStatus.Completed, $"{clock.Elapsed.TotalSeconds:0.0} s");
-            }
-            else
-            {
-                _files.DeleteFiles(job.Id); // deleted while its files were being written
-            }
-        }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-            _store.Requeue(job.Id);
-            _log.Job(job.Id, JobStatus.Queued, "the server is stopping; it runs again at the next start");
-        }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
-        {
-            _files.DeleteFiles(job.Id);
-            _log.Job(job.Id, "cancelled", "deleted while in progress");
+            var work = _engine.Begin(job.Spec, inputs, new StepReporter(_store, job.Id));
+            lock (_gate) _running.Add(new Running(job, cts, work, Stopwatch.StartNew()));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // The message goes to the client: the store's own paths are not its business.
-            string message = Program.OneLine(e.Message).Replace(_files.Root + Path.DirectorySeparatorChar, "", StringComparison.Ordinal);
-            var error = e is ArgumentException or VideoInputException or NotSupportedException
-                ? new JobError("invalid_request", message)
-                : new JobError("generation_failed", $"{e.GetType().Name}: {message}");
+            cts.Dispose();
+            Failed(job, e);
+        }
+    }
+
+    /// <summary>Jobs deleted while in flight leave the pass (their files go).</summary>
+    private void DropCancelled()
+    {
+        foreach (var r in _running.Where(r => r.Cts.IsCancellationRequested && !_stop.IsCancellationRequested).ToList())
+        {
+            Leave(r);
+            Recorded(r.Job, () =>
+            {
+                _files.DeleteFiles(r.Job.Id);
+                _log.Job(r.Job.Id, "cancelled", "deleted while in progress");
+            });
+        }
+    }
+
+    /// <summary>One packed pass; if it fails, every job in it fails with the error (which one caused it cannot be told).</summary>
+    private void StepAll()
+    {
+        try
+        {
+            _engine.Step(_running.Select(r => r.Work).ToList());
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (var r in _running.ToList())
+            {
+                Leave(r);
+                Failed(r.Job, e);
+            }
+        }
+    }
+
+    /// <summary>Finished jobs are decoded, written and marked completed, one after another.</summary>
+    private void FinishDone()
+    {
+        foreach (var r in _running.Where(r => r.Work.IsFinished).ToList())
+        {
+            lock (_gate) _running.Remove(r);
+            try
+            {
+                var video = _engine.Finish(r.Work);
+                _files.WriteResult(r.Job.Id, video, _engine.Geometry.Fps, r.Cts.Token);
+                Recorded(r.Job, () =>
+                {
+                    if (_store.Complete(r.Job.Id, DateTimeOffset.UtcNow.ToUnixTimeSeconds()))
+                    {
+                        _files.DeleteUploads(r.Job.Id);
+                        _log.Job(r.Job.Id, JobStatus.Completed, $"{r.Clock.Elapsed.TotalSeconds:0.0} s");
+                    }
+                    else
+                    {
+                        _files.DeleteFiles(r.Job.Id); // deleted while its files were being written
+                    }
+                });
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                Recorded(r.Job, () => _store.Requeue(r.Job.Id));
+            }
+            catch (OperationCanceledException)
+            {
+                Recorded(r.Job, () => _files.DeleteFiles(r.Job.Id));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Failed(r.Job, e);
+            }
+            finally
+            {
+                r.Work.Dispose();
+                r.Cts.Dispose();
+            }
+        }
+    }
+
+    private void Leave(Running r)
+    {
+        lock (_gate) _running.Remove(r);
+        r.Work.Dispose();
+        r.Cts.Dispose();
+    }
+
+    /// <summary>At the end of the loop: every job in flight, and a claimed one waiting, back in the queue.</summary>
+    private void Requeue()
+    {
+        foreach (var r in _running.ToList())
+        {
+            Leave(r);
+            Recorded(r.Job, () =>
+            {
+                _store.Requeue(r.Job.Id);
+                _log.Job(r.Job.Id, JobStatus.Queued, "the server is stopping; it runs again at the next start");
+            });
+        }
+        if (_next is { } waiting) Recorded(waiting, () => _store.Requeue(waiting.Id));
+        _next = null;
+    }
+
+    private void Failed(VideoJob job, Exception e)
+    {
+        // The message goes to the client: the store's own paths are not its business.
+        string message = Program.OneLine(e.Message).Replace(_files.Root + Path.DirectorySeparatorChar, "", StringComparison.Ordinal);
+        var error = e is ArgumentException or VideoInputException or NotSupportedException
+            ? new JobError("invalid_request", message)
+            : new JobError("generation_failed", $"{e.GetType().Name}: {message}");
+        Recorded(job, () =>
+        {
             _files.DeleteFiles(job.Id);
             if (_store.Fail(job.Id, error, DateTimeOffset.UtcNow.ToUnixTimeSeconds()))
                 _log.Job(job.Id, JobStatus.Failed, error.Message);
-        }
-        finally
+        });
+    }
+
+    /// <summary>Records a job's outcome; the store failing then is logged and the loop (and the server) goes on.</summary>
+    private void Recorded(VideoJob job, Action record)
+    {
+        try { record(); }
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            lock (_gate) _running = null;
+            _log.Line($"{job.Id}: cannot record its state: {Program.OneLine(e.Message)}");
         }
     }
 

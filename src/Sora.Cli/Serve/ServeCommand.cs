@@ -17,21 +17,23 @@ public static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = $"Require 'Authorization: Bearer KEY' on every request (default: ${ApiKeyVariable}; none: no key needed).", HelpName = "KEY" };
         var device = Commands.DeviceOption();
         var maxQueue = new Option<int>("--max-queue") { Description = "Most videos queued or in progress; more get 429.", DefaultValueFactory = _ => new ServerLimits().MaxQueue, HelpName = "N" };
-        var command = new Command("serve", "Serve OpenAI's Videos API (POST /v1/videos, ...) with the model, on Kestrel.")
+        var maxBatchTokens = new Option<int>("--max-batch-tokens") { Description = "Most tokens of one packed transformer pass over the jobs in flight (bounds memory; more jobs wait).", DefaultValueFactory = _ => new ServerLimits().MaxBatchTokens, HelpName = "N" };
+        var command = new Command("serve", "Serve OpenAI's Videos API (POST /v1/videos, ...) with the model, on Kestrel; every job in flight shares one transformer pass per step.")
         {
-            model, host, port, store, apiKey, device, maxQueue,
+            model, host, port, store, apiKey, device, maxQueue, maxBatchTokens,
         };
         command.SetAction(parse => Run(context, parse.GetValue(model), parse.GetValue(host)!, parse.GetValue(port), parse.GetValue(store)!,
-            parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(ApiKeyVariable), parse.GetValue(device)!, parse.GetValue(maxQueue)));
+            parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable(ApiKeyVariable), parse.GetValue(device)!, parse.GetValue(maxQueue), parse.GetValue(maxBatchTokens)));
         return command;
     }
 
-    private static int Run(CliContext context, string? model, string host, int port, string store, string? apiKey, string device, int maxQueue)
+    private static int Run(CliContext context, string? model, string host, int port, string store, string? apiKey, string device, int maxQueue, int maxBatchTokens)
     {
         if (port is < 0 or > 65535) throw new UsageException($"--port must be 0 to 65535, got {port}");
         if (host != "localhost" && !System.Net.IPAddress.TryParse(host, out _))
             throw new UsageException($"--host {host}: give an IP address (127.0.0.1, 0.0.0.0, ::) or localhost");
         if (maxQueue < 1) throw new UsageException($"--max-queue must be at least 1, got {maxQueue}");
+        if (maxBatchTokens < 1) throw new UsageException($"--max-batch-tokens must be at least 1, got {maxBatchTokens}");
         if (apiKey is { Length: 0 }) throw new UsageException("--api-key is empty");
         if (string.IsNullOrWhiteSpace(store)) throw new UsageException("--store: empty path");
         string checkedDevice = Commands.CheckDevice(device);
@@ -42,7 +44,7 @@ public static class ServeCommand
         log.Line($"loaded {modelDir} on {engine.DeviceName}");
         var options = new ServerOptions
         {
-            Host = host, Port = port, StoreDir = store, ApiKey = apiKey, Limits = new ServerLimits { MaxQueue = maxQueue },
+            Host = host, Port = port, StoreDir = store, ApiKey = apiKey, Limits = new ServerLimits { MaxQueue = maxQueue, MaxBatchTokens = maxBatchTokens },
         };
         var server = VideoServer.StartAsync(options, engine, log).GetAwaiter().GetResult();
         try

@@ -14,6 +14,11 @@ public sealed record ServerLimits
     public int MaxSteps { get; init; } = 200;
     /// <summary>Most videos queued or in progress; one more is a 429.</summary>
     public int MaxQueue { get; init; } = 64;
+    /// <summary>
+    /// Most rows of one packed transformer pass (a job's tokens, twice with guidance): bounds the pass's memory; jobs
+    /// beyond it wait for a job to leave. A job larger than this runs alone. Wan2.1-1.3B at 480p, guided: 65,520.
+    /// </summary>
+    public int MaxBatchTokens { get; init; } = 65536;
 }
 
 /// <summary>What <c>sora serve</c> was told.</summary>

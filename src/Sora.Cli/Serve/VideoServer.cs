@@ -42,7 +42,7 @@ public sealed class VideoServer : IAsyncDisposable
         _log = log;
         _files = files;
         _store = store;
-        _runner = new JobRunner(store, files, engine, log);
+        _runner = new JobRunner(store, files, engine, log, options.Limits.MaxBatchTokens);
         _requests = new VideoRequests(engine, store, files, options.Limits);
         _keyHash = options.ApiKey is { } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
         _app = Build(options);

@@ -48,12 +48,19 @@ public sealed class WanVideoEngine : IVideoEngine
 
     public string DeviceName => $"{_backend.Device.Name} ({_backend.Device.Kind})";
 
+    public int PassTokens(JobSpec spec)
+    {
+        var g = _pipeline.Geometry;
+        int latentFrames = (spec.Frames - 1) / g.TemporalFactor + 1;
+        int tokens = latentFrames / g.Patch[0] * (spec.Height / g.SpatialFactor / g.Patch[1]) * (spec.Width / g.SpatialFactor / g.Patch[2]);
+        return spec.Guidance > 1.0 ? 2 * tokens : tokens;
+    }
+
     /// <summary>
     /// Create: text (or with the image, image) to video. Remix and edit: the clip redrawn under the prompt (SDEdit at
-    /// the job's strength). Extension: the model continues the clip from its last frames, and the result is the clip
-    /// (fitted to the size) without those frames, then everything the model made.
+    /// the job's strength). Extension: the model continues the clip from its last frames (see <see cref="Finish"/>).
     /// </summary>
-    public VideoFrames Generate(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress, CancellationToken ct)
+    public IEngineJob Begin(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress)
     {
         var options = new GenerationOptions
         {
@@ -70,12 +77,30 @@ public sealed class WanVideoEngine : IVideoEngine
         };
         if (spec.Kind == JobKind.Extend) options = options with { VideoRole = VideoRole.Extend, ExtendFrames = spec.ExtendFrames!.Value };
         if (spec.Strength is { } strength) options = options with { Strength = strength };
-        var result = _pipeline.Generate(options, progress, ct);
+        return new EngineJob(_pipeline.Start(options, progress), spec, inputs, PassTokens(spec));
+    }
+
+    public void Step(IReadOnlyList<IEngineJob> jobs) => _pipeline.Step(jobs.Select(j => ((EngineJob)j).Work).ToList());
+
+    /// <summary>The decoded clip; for an extension, the source clip (fitted to the size) without its last frames, then everything the model made.</summary>
+    public VideoFrames Finish(IEngineJob job)
+    {
+        var (work, spec, inputs) = ((EngineJob)job).Parts;
+        var result = _pipeline.Finish(work);
         result.Latents?.Dispose();
         var video = result.Video ?? throw new InvalidOperationException("the pipeline returned no video");
         if (spec.Kind != JobKind.Extend) return video;
         var clip = FrameFit.ResizeCenterCrop(inputs.Clip!, spec.Width, spec.Height);
-        return clip.Slice(0, clip.Frames - options.ExtendFrames).Concat(video);
+        return clip.Slice(0, clip.Frames - work.Options.ExtendFrames).Concat(video);
+    }
+
+    private sealed class EngineJob(GenerationJob work, JobSpec spec, JobInputs inputs, int passTokens) : IEngineJob
+    {
+        public GenerationJob Work => work;
+        public (GenerationJob Work, JobSpec Spec, JobInputs Inputs) Parts => (work, spec, inputs);
+        public bool IsFinished => work.IsFinished;
+        public int PassTokens => passTokens;
+        public void Dispose() => work.Dispose();
     }
 
     public void Dispose()
