@@ -1,9 +1,8 @@
 namespace Sora.Runtime;
 
 /// <summary>
-/// Named stored tensors that a model binds to: a safetensors checkpoint today; a GGUF file, an original-layout file
-/// seen under diffusers names, or a LoRA-merged view of one of them are further sources behind the same seam, so the
-/// model classes never change per file format.
+/// Named stored tensors that a model binds to: a safetensors checkpoint, a GGUF file, an original-layout file seen
+/// under diffusers names, or a LoRA-merged view of one of them; the model classes never change per file format.
 /// </summary>
 public interface ITensorSource : IDisposable
 {
@@ -22,4 +21,11 @@ public interface ITensorSource : IDisposable
 
     /// <summary>The file that holds <paramref name="name"/> (for error messages).</summary>
     string FileOf(string name);
+
+    /// <summary>
+    /// The factor the stored values of <paramref name="name"/> are to be multiplied by (ComfyUI's scaled fp8: the
+    /// layer's <c>scale_weight</c>), or null for a tensor stored at its value. A consumer that cannot apply it must
+    /// refuse the tensor rather than ignore the factor.
+    /// </summary>
+    float? WeightScale(string name) => null;
 }

@@ -22,6 +22,14 @@ internal sealed class PoisoningBackend(IBackend inner) : IBackend
     }
 
     public Tensor ToDevice(Tensor host) => inner.ToDevice(host);
+    public DeviceBytes Upload(ReadOnlyMemory<byte> bytes) => inner.Upload(bytes);
+    public void Gemm(Tensor x, Weight w, Tensor? bias, Tensor y, GemmEpilogue epilogue = GemmEpilogue.None, Tensor? residual = null, Tensor? gate = null)
+        => inner.Gemm(x, w, bias, y, epilogue, residual, gate);
+    public void GemmGatedRows(Tensor x, Weight w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
+        => inner.GemmGatedRows(x, w, bias, y, residual, gateBase, gate, rowSets);
+    public void Conv3d(Tensor x, Weight w, Tensor? bias, Tensor y, Conv3dGeometry geometry, Tensor? timeCache = null)
+        => inner.Conv3d(x, w, bias, y, geometry, timeCache);
+    public void Dequantize(Weight w, Tensor y) => inner.Dequantize(w, y);
     public Tensor ToHost(Tensor tensor) => inner.ToHost(tensor);
     public void Copy(Tensor src, Tensor dst) => inner.Copy(src, dst);
     public MemoryStats Memory => inner.Memory;

@@ -32,7 +32,8 @@ public static class Commands
     /// <summary>--model DIR, shared by the commands that load a model folder.</summary>
     public static Option<string?> ModelOption() => new("--model", "-m")
     {
-        Description = "Model folder in the diffusers layout (model_index.json, transformer/, vae/, text_encoder/, tokenizer/). "
+        Description = "Model folder in the diffusers layout (model_index.json, transformer/, vae/, text_encoder/, tokenizer/); "
+            + "generate's --transformer, --vae, --text-encoder and --tokenizer replace its parts. "
             + "Default: the weights/ folder shipped beside the sora executable (or in a parent folder), else ./weights.",
         HelpName = "DIR",
     };

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Sora.Kernels;
+using Sora.Native.Loading;
 using Sora.Native.Pipeline;
 using Sora.Native.Video;
 using Sora.Runtime;
@@ -25,7 +26,23 @@ public static class GenerateCommand
         Option<int> Width, Option<int> Steps, Option<double> Guidance, Option<long> Seed, Option<string> Scheduler,
         Option<string> Device, Option<string?> Out, Option<int> Fps, Option<string?> Latents, Option<string?> PromptEmbeds,
         Option<string?> NegativePromptEmbeds, Option<string> OutputType, Option<string?> Image, Option<string?> Video,
-        Option<double> Strength, Option<string?> Extend, Option<int> ExtendFrames, Option<bool> Join);
+        Option<double> Strength, Option<string?> Extend, Option<int> ExtendFrames, Option<bool> Join, Parts Parts);
+
+    /// <summary>The options that name the model's parts as separate files.</summary>
+    private sealed record Parts(Option<string?> Transformer, Option<string?> TransformerConfig, Option<string?> Vae, Option<string?> TextEncoder,
+        Option<string?> Tokenizer, Option<string[]> Lora, Option<double> FlowShift)
+    {
+        public static Parts Create() => new(
+            new Option<string?>("--transformer") { Description = "Transformer from a file: a Wan2.1 single file (original or diffusers names, e.g. ComfyUI's wan2.1_t2v_1.3B_fp16.safetensors), a .gguf file, or a diffusers transformer/ folder. Default: --model's.", HelpName = "FILE" },
+            new Option<string?>("--transformer-config") { Description = "Config for a single transformer file: the Wan repository's config.json keys (dim, num_heads, ...) or a diffusers config; needed when dim is not a multiple of 128 (heads = dim/128 otherwise).", HelpName = "FILE" },
+            new Option<string?>("--vae") { Description = "VAE from a file (wan_2.1_vae.safetensors, original layout) or a diffusers vae/ folder. Default: --model's.", HelpName = "FILE" },
+            new Option<string?>("--text-encoder") { Description = "UMT5 text encoder from a file (Hugging Face names, e.g. ComfyUI's umt5_xxl_*.safetensors) or a folder. Default: --model's.", HelpName = "FILE" },
+            new Option<string?>("--tokenizer") { Description = "Tokenizer folder, or its spiece.model or tokenizer.json. Default: --model's.", HelpName = "DIR|FILE" },
+            new Option<string[]>("--lora") { Description = "LoRA merged into the transformer, FILE or FILE:STRENGTH (default strength 1); repeatable. ComfyUI/kohya and diffusers/peft layouts.", HelpName = "FILE[:S]", Arity = ArgumentArity.ZeroOrMore },
+            new Option<double>("--flow-shift") { Description = "Shift of the flow-matching schedule. Default: the model folder's scheduler config, else 3.0 (Wan2.1 at 480p; 5.0 suits 720p).", HelpName = "S" });
+
+        public IEnumerable<Option> All => [Transformer, TransformerConfig, Vae, TextEncoder, Tokenizer, Lora, FlowShift];
+    }
 
     public static Command Build(CliContext context)
     {
@@ -57,7 +74,8 @@ public static class GenerateCommand
             new Option<double>("--strength") { Description = "With --video: how much of the schedule is run again, in (0, 1]; 1 redraws from noise. Default 0.8.", HelpName = "S" },
             new Option<string?>("--extend") { Description = "Continue a clip (same inputs as --video): its last --extend-frames frames start the new clip.", HelpName = "PATH" },
             new Option<int>("--extend-frames") { Description = "With --extend: how many of the clip's last frames are kept as the start, 4k+1. Default 5.", HelpName = "N" },
-            new Option<bool>("--join") { Description = "With --extend: write the source clip followed by the continuation as one clip." });
+            new Option<bool>("--join") { Description = "With --extend: write the source clip followed by the continuation as one clip." },
+            Parts.Create());
 
         var command = new Command("generate", "Generate a video from a text prompt, optionally from an image or a clip.")
         {
@@ -65,6 +83,7 @@ public static class GenerateCommand
             o.Device, o.Out, o.Fps, o.Latents, o.PromptEmbeds, o.NegativePromptEmbeds, o.OutputType,
             o.Image, o.Video, o.Strength, o.Extend, o.ExtendFrames, o.Join,
         };
+        foreach (var option in o.Parts.All) command.Options.Add(option);
         command.SetAction(parse => Run(context, parse, o));
         return command;
     }
@@ -95,9 +114,10 @@ public static class GenerateCommand
         var target = OutputTarget.Parse(parse.GetValue(o.Out) ?? (latentOut ? OutputTarget.DefaultLatents : OutputTarget.DefaultVideo), latentOut);
         target.EnsureWritable();
 
-        string modelDir = ModelLocator.Resolve(parse.GetValue(o.Model));
-        var defaults = GenerationDefaults.Load(modelDir);
-        var geometry = ModelGeometry.Load(modelDir);
+        var builder = Builder(parse, o);
+        string modelName = builder.Model ?? builder.Transformer!;
+        var defaults = builder.Defaults();
+        var geometry = Rejected(builder.Geometry);
         sources.CheckExtendFrames(geometry);
         var source = sources.Read();
         using var latents = Load(parse.GetValue(o.Latents), "latents", "--latents");
@@ -111,7 +131,7 @@ public static class GenerateCommand
 
         var clock = Stopwatch.StartNew();
         using var backend = Commands.CreateBackend(device);
-        using var pipeline = WanPipeline.Load(modelDir, backend);
+        using var pipeline = Rejected(() => builder.Build(backend));
         context.Ct.ThrowIfCancellationRequested();
 
         var options = new GenerationOptions
@@ -137,7 +157,8 @@ public static class GenerateCommand
         };
         Rejected(() => pipeline.Validate(options));
         // Status lines start only once the model has loaded and taken the request, so a refusal stays a single error line.
-        context.Err.WriteLine($"sora: loaded {modelDir} on {backend.Device.Name} ({backend.Device.Kind}) in {clock.Elapsed.TotalSeconds:0.0} s");
+        context.Err.WriteLine($"sora: loaded {modelName} on {backend.Device.Name} ({backend.Device.Kind}) in {clock.Elapsed.TotalSeconds:0.0} s");
+        foreach (var lora in pipeline.Transformer.Loras) context.Err.WriteLine($"sora: {lora}");
         context.Err.WriteLine($"sora: {sources.Describe()}{frames} frames {width}x{height}, {stepCount} {scheduler} steps, guidance {scale.ToString(CultureInfo.InvariantCulture)}");
         var result = Rejected(() => pipeline.Generate(options, ProgressBar.For(context.Err), context.Ct));
         using var final = result.Latents ?? throw new InvalidOperationException("the pipeline returned no latents");
@@ -222,7 +243,47 @@ public static class GenerateCommand
         ["Frames"] = "--frames", ["Height"] = "--height", ["Width"] = "--width", ["Steps"] = "--steps", ["Guidance"] = "--guidance",
         ["Latents"] = "--latents", ["PromptEmbeds"] = "--prompt-embeds", ["NegativePromptEmbeds"] = "--negative-prompt-embeds",
         ["Image"] = "--image", ["Video"] = "--video/--extend", ["Strength"] = "--strength", ["ExtendFrames"] = "--extend-frames",
+        ["Transformer"] = "--transformer", ["Vae"] = "--vae", ["FlowShift"] = "--flow-shift",
     };
+
+    /// <summary>
+    /// The model from --model and the part options: a part not given comes from --model, or, when --model is not
+    /// given either, from the shipped model folder; with both --transformer and --vae given no folder is needed
+    /// (the text side then comes only from --text-encoder and --tokenizer).
+    /// </summary>
+    private static WanPipelineBuilder Builder(ParseResult parse, Options o)
+    {
+        var p = o.Parts;
+        string? File(Option<string?> option, string flag)
+        {
+            string? path = parse.GetValue(option);
+            if (path is not null && !System.IO.File.Exists(path) && !Directory.Exists(path)) throw new UsageException($"{flag} {path}: no such file or folder");
+            return path;
+        }
+        string? transformer = File(p.Transformer, "--transformer"), vae = File(p.Vae, "--vae");
+        string? model = parse.GetValue(o.Model) is not null || transformer is null || vae is null ? ModelLocator.Resolve(parse.GetValue(o.Model)) : null;
+        var loras = (parse.GetValue(p.Lora) ?? []).Select(text =>
+        {
+            LoraSpec spec;
+            try { spec = LoraSpec.Parse(text); }
+            catch (ArgumentException e) { throw new UsageException($"--lora: {e.Message.Replace(" (Parameter 'text')", "")}"); }
+            if (!System.IO.File.Exists(spec.Path)) throw new UsageException($"--lora {spec.Path}: file not found");
+            return spec;
+        }).ToList();
+        double? shift = Value(parse, p.FlowShift);
+        if (shift is { } s && (!double.IsFinite(s) || s <= 0)) throw new UsageException($"--flow-shift must be a positive number, got {s.ToString(CultureInfo.InvariantCulture)}");
+        return new WanPipelineBuilder
+        {
+            Model = model,
+            Transformer = transformer,
+            TransformerConfig = File(p.TransformerConfig, "--transformer-config"),
+            Vae = vae,
+            TextEncoder = File(p.TextEncoder, "--text-encoder"),
+            Tokenizer = File(p.Tokenizer, "--tokenizer"),
+            Loras = loras,
+            FlowShift = shift,
+        };
+    }
 
     /// <summary>--image, --video or --extend with their settings, checked before the model is read.</summary>
     private sealed record Sources(string? Path, string Flag, VideoRole? Role, double Strength, int ExtendFrames)

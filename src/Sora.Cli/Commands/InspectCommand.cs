@@ -1,18 +1,24 @@
 using System.CommandLine;
 using System.Globalization;
+using Sora.Native.Loading;
 using Sora.Runtime;
+using Sora.Runtime.Gguf;
 using Sora.Runtime.Safetensors;
 
 namespace Sora.Cli;
 
-/// <summary><c>sora inspect FILE|DIR</c>: tensors, dtypes, shapes and parameter counts of safetensors files.</summary>
+/// <summary>
+/// <c>sora inspect FILE|DIR</c>: tensors, dtypes (ggml quant types for GGUF), shapes and parameter counts of
+/// safetensors and GGUF files, which component and layout a single file holds, and the memory each component's
+/// weights take once loaded (they stay in their stored type).
+/// </summary>
 public static class InspectCommand
 {
     public static Command Build(CliContext context)
     {
-        var path = new Argument<string>("path") { Description = "A .safetensors file, or a folder (a model folder: counted per component subfolder)." };
+        var path = new Argument<string>("path") { Description = "A .safetensors or .gguf file, or a folder (a model folder: counted per component subfolder)." };
         var tensors = new Option<bool>("--tensors") { Description = "For a folder, also list every tensor (a file always lists them)." };
-        var command = new Command("inspect", "Show the tensors, dtypes, shapes and parameter counts of a safetensors file or model folder.") { path, tensors };
+        var command = new Command("inspect", "Show the tensors, dtypes or quant types, shapes, parameter counts and memory of a safetensors or GGUF file or a model folder.") { path, tensors };
         command.SetAction(parse =>
         {
             Run(context, parse.GetValue(path)!, parse.GetValue(tensors));
@@ -26,9 +32,15 @@ public static class InspectCommand
         var o = context.Out;
         if (File.Exists(path))
         {
+            if (TensorSources.IsGguf(path))
+            {
+                InspectGguf(o, path);
+                return;
+            }
             var summary = Describe(path);
             PrintTensors(o, summary);
             o.WriteLine($"{Tensors(summary.Entries.Count)}, {Count(summary.Parameters)} parameters ({Short(summary.Parameters)}), {Bytes(summary.Bytes)} ({DTypeMix(summary)})");
+            o.WriteLine(FileKind.Of(path).Describe(summary.Bytes));
             return;
         }
         if (!Directory.Exists(path)) throw new UsageException($"inspect {path}: no such file or folder");
@@ -58,6 +70,61 @@ public static class InspectCommand
         long total = summaries.Sum(s => s.Parameters);
         o.WriteLine($"{"total".PadRight(nameWidth)}  {summaries.Sum(s => s.Entries.Count),8}  {Count(total),15}  {Short(total),7}  {Bytes(summaries.Sum(s => s.Bytes)),10}");
     }
+
+    /// <summary>A GGUF file: each tensor's ggml type (f16, q4_k, ...), shape and bytes, then the totals and what the file holds.</summary>
+    private static void InspectGguf(TextWriter o, string path)
+    {
+        using var file = GgufSource.Open(path);
+        var infos = file.File.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        if (infos.Count > 0)
+        {
+            int nameWidth = Math.Max(6, infos.Max(t => t.Name.Length));
+            int shapeWidth = Math.Max(5, infos.Max(t => ShapeText(t.Shape).Length));
+            o.WriteLine($"  {"tensor".PadRight(nameWidth)}  {"type",-5}  {"shape".PadRight(shapeWidth)}  {"parameters",13}  {"bytes",10}");
+            foreach (var t in infos)
+                o.WriteLine($"  {t.Name.PadRight(nameWidth)}  {GgmlTypes.Name(t.Type),-5}  {ShapeText(t.Shape).PadRight(shapeWidth)}  {Count(t.ElementCount),13}  {Bytes(t.ByteLength),10}");
+        }
+        long parameters = infos.Sum(t => t.ElementCount), bytes = infos.Sum(t => t.ByteLength);
+        string mix = string.Join(", ", infos.GroupBy(t => t.Type).OrderBy(g => g.Key).Select(g => $"{GgmlTypes.Name(g.Key)}: {g.Count()}"));
+        o.WriteLine($"GGUF v{file.File.Version}, {Tensors(infos.Count)}, {Count(parameters)} parameters ({Short(parameters)}), {Bytes(bytes)} ({mix})");
+        o.WriteLine(FileKind.Of(path).Describe(bytes));
+    }
+
+    /// <summary>Which component a single file holds and in which layout, read from its tensor names.</summary>
+    private sealed record FileKind(string Component, string Arrangement, int Scaled)
+    {
+        public static FileKind Of(string path)
+        {
+            using var raw = TensorSources.Open(path);
+            var names = raw.Names.ToList();
+            int scaled = raw is ScaledFp8Source s ? s.ScaledCount : 0;
+            if (names.Any(n => n.Contains(".lora_", StringComparison.Ordinal) || n.EndsWith(".alpha", StringComparison.Ordinal)))
+                return new FileKind("LoRA", names.Any(n => n.Contains(".lora_A.", StringComparison.Ordinal)) ? "diffusers/peft" : "ComfyUI/kohya", 0);
+            using var transformer = new RenamedSource(TensorSources.Open(path), WanTransformerNames.Table);
+            if (transformer.Contains("patch_embedding.weight"))
+                return new FileKind("transformer", Layout(transformer), scaled);
+            using var umt5 = new RenamedSource(TensorSources.Open(path), Umt5Names.Table);
+            if (umt5.Contains("shared.weight") || umt5.Contains("encoder.embed_tokens.weight"))
+                return new FileKind("text encoder (UMT5)", Layout(umt5), scaled);
+            string vaePrefix = new NameTable([], WanVaeNames.Prefixes).CommonPrefix(names);
+            if (raw.Contains(vaePrefix + "decoder.conv1.weight")) return new FileKind("VAE", "Wan original" + (vaePrefix == "" ? "" : $", prefix '{vaePrefix}'"), scaled);
+            if (raw.Contains(vaePrefix + "decoder.conv_in.weight")) return new FileKind("VAE", "diffusers", scaled);
+            return new FileKind("unknown", "", scaled);
+        }
+
+        private static string Layout(RenamedSource s)
+            => (s.Renamed == 0 ? "diffusers/Hugging Face names" : "Wan original/llama.cpp names") + (s.Prefix == "" ? "" : $", prefix '{s.Prefix}'");
+
+        public string Describe(long bytes)
+            => Component switch
+            {
+                "unknown" => "component: not recognised as a Wan transformer, VAE, UMT5 encoder or LoRA",
+                "LoRA" => $"component: LoRA ({Arrangement}); merged into the transformer's dense weights at load (a merged weight is held as F32)",
+                _ => $"component: {Component} ({Arrangement}){(Scaled > 0 ? $", scaled fp8: {Scaled} weights with a scale_weight" : "")}; weights in memory once loaded: {Bytes(bytes)} (kept in their stored type)",
+            };
+    }
+
+    private static string ShapeText(int[] shape) => "[" + string.Join(", ", shape) + "]";
 
     private sealed record FileSummary(string Path, List<TensorEntry> Entries)
     {

@@ -24,8 +24,13 @@ public sealed record ModelFolder(
     /// </summary>
     public bool ExpandTimesteps { get; init; }
 
-    /// <summary>Checks the layout and names the first missing or malformed part in a <see cref="ModelLoadException"/>.</summary>
-    public static ModelFolder Open(string modelDir)
+    /// <summary>
+    /// Checks the layout and names the first missing or malformed part in a <see cref="ModelLoadException"/>. A
+    /// component given as a separate file (<paramref name="transformerGiven"/>, <paramref name="vaeGiven"/>) may be
+    /// absent from the folder (a download of the folder without its largest part); its path is then where the
+    /// folder would hold it, and is not read.
+    /// </summary>
+    public static ModelFolder Open(string modelDir, bool transformerGiven = false, bool vaeGiven = false)
     {
         ArgumentNullException.ThrowIfNull(modelDir);
         if (!Directory.Exists(modelDir)) throw new ModelLoadException($"{modelDir}: model folder not found");
@@ -46,7 +51,9 @@ public sealed record ModelFolder(
             return Directory.Exists(dir) ? dir : null;
         }
 
-        string transformer = Required("transformer"), vae = Required("vae"), scheduler = Required("scheduler");
+        string transformer = transformerGiven ? Path.Combine(modelDir, "transformer") : Required("transformer");
+        string vae = vaeGiven ? Path.Combine(modelDir, "vae") : Required("vae");
+        string scheduler = Required("scheduler");
         string schedulerConfig = Path.Combine(scheduler, "scheduler_config.json");
         string schedulerClass = ConfigJson.Load(schedulerConfig, "scheduler config").RequiredString("_class_name");
         return new ModelFolder(modelDir, transformer, vae, schedulerConfig, schedulerClass, Optional("text_encoder"), Optional("tokenizer"))

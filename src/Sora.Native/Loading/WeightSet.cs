@@ -110,6 +110,27 @@ public sealed class WeightSet : IDisposable
         return device;
     }
 
+    /// <summary>
+    /// Like <see cref="Take"/>, converted to F32 once at bind when stored narrower: for the few small tensors that
+    /// elementwise ops read as F32 (the modulation tables, which the Wan reference adds in float32).
+    /// </summary>
+    public Tensor TakeF32(string name, params int[] shape)
+    {
+        var stored = Take(name, shape);
+        if (stored.DType == DType.F32) return stored;
+        float[] values;
+        if (stored.IsHost) values = stored.ToFloatArray();
+        else
+        {
+            using var host = _backend.ToHost(stored);
+            values = host.ToFloatArray();
+        }
+        using var f32 = Tensor.FromArray(values, shape);
+        var device = _backend.ToDevice(f32);
+        _owned.Add(device);
+        return device;
+    }
+
     /// <summary>Throws naming every tensor of the checkpoint that no module bound.</summary>
     public void EnsureAllBound()
     {

@@ -23,22 +23,25 @@ public sealed class WanPipeline : IDisposable
     public const int TextLength = 512;
 
     private readonly IBackend _backend;
+    private readonly PipelineParts _parts;
     private SentencePieceTokenizer? _tokenizer;
     private Umt5Encoder? _textEncoder;
     private bool _disposed;
     private WanTextContext? _joined;
     private GenerationJob[] _joinedJobs = [];
 
-    private WanPipeline(ModelFolder folder, GenerationDefaults defaults, IBackend backend, WanTransformer transformer, WanVae vae)
+    private WanPipeline(PipelineParts parts, IBackend backend, WanTransformer transformer, WanVae vae)
     {
-        Folder = folder;
-        Defaults = defaults;
+        _parts = parts;
+        Folder = parts.Folder;
+        Defaults = parts.Defaults;
         _backend = backend;
         Transformer = transformer;
         Vae = vae;
     }
 
-    public ModelFolder Folder { get; }
+    /// <summary>The diffusers folder the pipeline was loaded from; null when it was built from separate files.</summary>
+    public ModelFolder? Folder { get; }
 
     /// <summary>The clip size and settings this model is meant for (its generation_defaults.json, else Wan2.1's).</summary>
     public GenerationDefaults Defaults { get; }
@@ -53,19 +56,32 @@ public sealed class WanPipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(backend);
         var folder = ModelFolder.Open(modelDir);
-        var defaults = GenerationDefaults.Load(folder.Root);
+        var parts = new PipelineParts(folder.Root, folder, GenerationDefaults.Load(folder.Root), folder.TextEncoderDir, folder.TokenizerDir,
+            (name, b) => FlowSchedulers.Create(name, folder.SchedulerConfigPath, b));
+        return Create(parts, folder.TransformerDir, null, [], folder.VaeDir, null, backend);
+    }
+
+    /// <summary>
+    /// Loads the transformer (with its LoRAs) and the VAE and checks that they fit each other; the text side of
+    /// <paramref name="parts"/> is loaded when a prompt is first encoded. Used by <see cref="Load"/> and
+    /// <see cref="WanPipelineBuilder"/>.
+    /// </summary>
+    internal static WanPipeline Create(PipelineParts parts, string transformerPath, string? transformerConfig, IReadOnlyList<LoraSpec> loras,
+        string vaePath, string? vaeConfig, IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
         // Fail early on a scheduler this engine cannot run, before gigabytes of weights are read.
-        FlowSchedulers.Create(null, folder.SchedulerConfigPath, backend).Dispose();
-        var transformer = WanTransformer.Load(folder.TransformerDir, backend);
+        parts.Scheduler(null, backend).Dispose();
+        var transformer = WanTransformer.Load(transformerPath, backend, transformerConfig, loras);
         try
         {
-            var vae = WanVae.Load(folder.VaeDir, backend);
+            var vae = WanVae.Load(vaePath, backend, vaeConfig);
             if (vae.ZDim != transformer.Config.InChannels || vae.ZDim != transformer.Config.OutChannels)
             {
                 vae.Dispose();
-                throw new ModelLoadException($"{folder.Root}: the VAE has {vae.ZDim} latent channels but the transformer takes {transformer.Config.InChannels} and predicts {transformer.Config.OutChannels}");
+                throw new ModelLoadException($"{parts.Name}: the VAE ({vaePath}) has {vae.ZDim} latent channels but the transformer ({transformerPath}) takes {transformer.Config.InChannels} and predicts {transformer.Config.OutChannels}");
             }
-            return new WanPipeline(folder, defaults, backend, transformer, vae);
+            return new WanPipeline(parts, backend, transformer, vae);
         }
         catch
         {
@@ -98,7 +114,7 @@ public sealed class WanPipeline : IDisposable
         int[] latentShape = Validate(options);
         bool guided = options.Guidance > 1.0;
         ct.ThrowIfCancellationRequested();
-        var scheduler = FlowSchedulers.Create(options.Scheduler, Folder.SchedulerConfigPath, _backend);
+        var scheduler = _parts.Scheduler(options.Scheduler, _backend);
         WanTextContext? context = null;
         Tensor? latents = null;
         KnownFrames? known = null;
@@ -356,17 +372,17 @@ public sealed class WanPipeline : IDisposable
     private Tensor EncodeText(string? text, string option)
     {
         if (text is null) throw new ArgumentException($"{option} is null", option);
-        if (Folder.TextEncoderDir is null || Folder.TokenizerDir is null)
-            throw new ModelLoadException($"{Folder.Root}: no text_encoder/ or tokenizer/ folder to encode {option} (pass prompt embeddings instead)");
-        _tokenizer ??= SentencePieceTokenizer.Load(Folder.TokenizerDir);
+        if (_parts.TextEncoder is null || _parts.Tokenizer is null)
+            throw new ModelLoadException($"{_parts.Name}: no text encoder or tokenizer (text_encoder/ and tokenizer/ of a model folder, or given as files) to encode {option} (pass prompt embeddings instead)");
+        _tokenizer ??= PipelineParts.LoadTokenizer(_parts.Tokenizer);
         if (_textEncoder is null)
         {
-            _textEncoder = Umt5Encoder.Load(Folder.TextEncoderDir, _backend);
+            _textEncoder = Umt5Encoder.Load(_parts.TextEncoder, _backend);
             int dModel = _textEncoder.Config.DModel;
             if (dModel != Transformer.Config.TextDim)
             {
                 ReleaseTextEncoder();
-                throw new ModelLoadException($"{Folder.TextEncoderDir}: d_model {dModel} does not match the transformer's text_dim {Transformer.Config.TextDim}");
+                throw new ModelLoadException($"{_parts.TextEncoder}: d_model {dModel} does not match the transformer's text_dim {Transformer.Config.TextDim}");
             }
         }
         int[] ids = _tokenizer.EncodeForModel(PromptText.Clean(text), TextLength);
@@ -441,5 +457,23 @@ public sealed class WanPipeline : IDisposable
         ReleaseTextEncoder();
         Vae.Dispose();
         Transformer.Dispose();
+    }
+}
+
+/// <summary>
+/// What a pipeline holds besides its weights: a name for messages, the folder (if any), its defaults, where the
+/// text encoder and tokenizer come from, and how its scheduler is made (solver name or null, backend).
+/// </summary>
+internal sealed record PipelineParts(string Name, ModelFolder? Folder, GenerationDefaults Defaults, string? TextEncoder, string? Tokenizer,
+    Func<string?, IBackend, IFlowScheduler> Scheduler)
+{
+    /// <summary>A tokenizer folder (spiece.model or tokenizer.json), or one of those files itself.</summary>
+    public static SentencePieceTokenizer LoadTokenizer(string path)
+    {
+        if (Directory.Exists(path)) return SentencePieceTokenizer.Load(path);
+        if (!File.Exists(path)) throw new ModelLoadException($"{path}: tokenizer not found");
+        return path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? SentencePieceTokenizer.LoadTokenizerJson(path)
+            : SentencePieceTokenizer.LoadSentencePieceModel(path);
     }
 }

@@ -16,8 +16,9 @@ public static class FlowSchedulers
     /// <paramref name="name"/> "unipc" or "euler" picks the solver (null: the config's <c>_class_name</c>); the shift
     /// and solver settings come from the config (UniPC's flow_shift and the Euler scheduler's shift stand for each other).
     /// Settings this engine does not implement are a <see cref="ModelLoadException"/> naming the key.
+    /// <paramref name="shift"/>, when given, replaces the config's shift.
     /// </summary>
-    public static IFlowScheduler Create(string? name, string configPath, IBackend backend)
+    public static IFlowScheduler Create(string? name, string configPath, IBackend backend, double? shift = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
         var json = ConfigJson.Load(configPath, "scheduler config");
@@ -31,14 +32,14 @@ public static class FlowSchedulers
         RequireFalse(json, "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_dynamic_shifting", "thresholding",
             "invert_sigmas", "stochastic_sampling");
         if (!json.IsNull("shift_terminal")) throw json.Error("shift_terminal", "is not supported (must be null)");
-        double shift = className == UniPcClass ? json.Double("flow_shift", 1.0) : json.Double("shift", 1.0);
+        shift ??= className == UniPcClass ? json.Double("flow_shift", 1.0) : json.Double("shift", 1.0);
         int trainSteps = json.Int("num_train_timesteps", 1000);
 
         if (className == UniPcClass) ValidateUniPc(json);
-        if (solver == "euler") return new FlowMatchEulerScheduler(backend, shift, trainSteps);
+        if (solver == "euler") return new FlowMatchEulerScheduler(backend, shift.Value, trainSteps);
         return new UniPcScheduler(backend, new UniPcOptions
         {
-            FlowShift = shift,
+            FlowShift = shift.Value,
             NumTrainTimesteps = trainSteps,
             SolverOrder = className == UniPcClass ? json.Int("solver_order", 2) : 2,
             SolverType = className == UniPcClass ? json.String("solver_type") ?? "bh2" : "bh2",
@@ -63,6 +64,22 @@ public static class FlowSchedulers
         string type = json.String("solver_type") ?? "bh2";
         if (type is not ("bh1" or "bh2")) throw json.Error("solver_type", $"'{type}' is not supported (bh1 or bh2)");
         if (!json.IsNull("solver_p")) throw json.Error("solver_p", "is not supported (must be null)");
+    }
+
+    /// <summary>
+    /// The scheduler of a model that ships no scheduler config (single files): Wan2.1's own, UniPC (flow
+    /// prediction, bh2, order 2) or flow-match Euler by <paramref name="name"/>, at <paramref name="shift"/>.
+    /// </summary>
+    public static IFlowScheduler CreateDefault(string? name, double shift, IBackend backend)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        if (!double.IsFinite(shift) || shift <= 0) throw new ArgumentOutOfRangeException(nameof(shift), shift, "flow shift must be a positive number");
+        return (name?.ToLowerInvariant() ?? "unipc") switch
+        {
+            "unipc" => new UniPcScheduler(backend, new UniPcOptions { FlowShift = shift }),
+            "euler" => new FlowMatchEulerScheduler(backend, shift, 1000),
+            _ => throw new ArgumentException($"unknown scheduler '{name}' (expected {string.Join(" or ", Names)})", nameof(name)),
+        };
     }
 
     private static void RequireFalse(ConfigJson json, params string[] keys)

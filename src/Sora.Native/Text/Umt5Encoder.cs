@@ -1,6 +1,5 @@
 using Sora.Native.Loading;
 using Sora.Runtime;
-using Sora.Runtime.Safetensors;
 
 namespace Sora.Native.Text;
 
@@ -14,7 +13,7 @@ namespace Sora.Native.Text;
 public sealed class Umt5Encoder : IDisposable
 {
     private readonly IBackend _backend;
-    private readonly SafetensorsCheckpoint _checkpoint;
+    private readonly ITensorSource _checkpoint;
     private readonly WeightSet _weights;
     private readonly Tensor _embedding;
     private readonly Umt5Block[] _blocks;
@@ -23,7 +22,7 @@ public sealed class Umt5Encoder : IDisposable
 
     public Umt5Config Config { get; }
 
-    private Umt5Encoder(Umt5Config config, IBackend backend, SafetensorsCheckpoint checkpoint)
+    private Umt5Encoder(Umt5Config config, IBackend backend, ITensorSource checkpoint)
     {
         Config = config;
         _backend = backend;
@@ -45,12 +44,17 @@ public sealed class Umt5Encoder : IDisposable
         }
     }
 
-    /// <summary>Loads config.json and the safetensors weights (single file or sharded index) of <paramref name="textEncoderDir"/>.</summary>
-    public static Umt5Encoder Load(string textEncoderDir, IBackend backend)
+    /// <summary>
+    /// Loads the encoder from a transformers folder (config.json and safetensors weights, one file or a sharded
+    /// index) or a single file in Hugging Face UMT5EncoderModel names (ComfyUI's umt5_xxl_*.safetensors, maybe
+    /// under a prefix) or llama.cpp's (.gguf), its sizes inferred from the shapes.
+    /// </summary>
+    public static Umt5Encoder Load(string path, IBackend backend)
     {
+        ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(backend);
-        var config = Umt5Config.Load(Path.Combine(textEncoderDir, "config.json"));
-        var checkpoint = SafetensorsCheckpoint.Open(textEncoderDir);
+        if (!Directory.Exists(path) && !File.Exists(path)) throw new ModelLoadException($"{path}: text encoder folder or file not found");
+        var (checkpoint, config) = WanComponents.TextEncoder(path);
         try
         {
             return new Umt5Encoder(config, backend, checkpoint);

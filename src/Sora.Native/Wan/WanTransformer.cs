@@ -1,7 +1,6 @@
 using Sora.Native.Loading;
 using Sora.Native.Wan.Transformer;
 using Sora.Runtime;
-using Sora.Runtime.Safetensors;
 
 namespace Sora.Native.Wan;
 
@@ -15,7 +14,7 @@ namespace Sora.Native.Wan;
 public sealed class WanTransformer : IDisposable
 {
     private readonly IBackend _backend;
-    private readonly SafetensorsCheckpoint _checkpoint;
+    private readonly ITensorSource _checkpoint;
     private readonly WeightSet _weights;
     private readonly PatchEmbedding _patchEmbedding;
     private readonly TimestepEmbedder _timeEmbedder;
@@ -25,7 +24,7 @@ public sealed class WanTransformer : IDisposable
     private readonly Dictionary<(int, int, int), RotaryTables> _rope = new();
     private bool _disposed;
 
-    private WanTransformer(WanTransformerConfig config, IBackend backend, SafetensorsCheckpoint checkpoint, WeightSet weights)
+    private WanTransformer(WanTransformerConfig config, IBackend backend, ITensorSource checkpoint, WeightSet weights)
     {
         Config = config;
         _backend = backend;
@@ -42,25 +41,32 @@ public sealed class WanTransformer : IDisposable
 
     public WanTransformerConfig Config { get; }
 
-    /// <summary>Loads transformer/config.json and its safetensors weights (one file or a sharded index) onto the backend.</summary>
-    public static WanTransformer Load(string transformerDir, IBackend backend)
+    /// <summary>How each LoRA given to <see cref="Load"/> met the model (layers touched, keys skipped).</summary>
+    public IReadOnlyList<LoraSummary> Loras { get; private init; } = [];
+
+    /// <summary>
+    /// Loads a transformer onto the backend from a diffusers folder (config.json and safetensors weights, one file
+    /// or a sharded index), or a single file: the Wan repository's layout (with or without the
+    /// model.diffusion_model. prefix) or diffusers', .safetensors or .gguf, its architecture inferred from the
+    /// shapes. <paramref name="configPath"/>: an explicit config (original Wan keys, or diffusers') that overrides
+    /// the folder's and must agree with the shapes. <paramref name="loras"/> are merged into the weights.
+    /// </summary>
+    public static WanTransformer Load(string path, IBackend backend, string? configPath = null, IReadOnlyList<LoraSpec>? loras = null)
     {
-        ArgumentNullException.ThrowIfNull(transformerDir);
+        ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(backend);
-        if (!Directory.Exists(transformerDir)) throw new ModelLoadException($"{transformerDir}: transformer folder not found");
-        var config = WanTransformerConfig.Load(Path.Combine(transformerDir, "config.json"));
-        SafetensorsCheckpoint checkpoint;
-        try { checkpoint = SafetensorsCheckpoint.Open(transformerDir); }
-        catch (SafetensorsException e) { throw new ModelLoadException(e.Message, e); }
-        var weights = new WeightSet(checkpoint, backend);
+        if (!Directory.Exists(path) && !File.Exists(path)) throw new ModelLoadException($"{path}: transformer folder or file not found");
+        var (opened, config) = WanComponents.Transformer(path, configPath);
+        var (source, summaries) = WanComponents.WithLoras(opened, loras, WanTransformerNames.Table, backend);
+        var weights = new WeightSet(source, backend);
         try
         {
-            return new WanTransformer(config, backend, checkpoint, weights);
+            return new WanTransformer(config, backend, source, weights) { Loras = summaries };
         }
         catch
         {
             weights.Dispose();
-            checkpoint.Dispose();
+            source.Dispose();
             throw;
         }
     }

@@ -17,7 +17,7 @@ internal sealed class OutputHead
         _backend = backend;
         _dim = config.Dim;
         _eps = config.Eps;
-        _scaleShiftTable = weights.Take("scale_shift_table", 1, 2, _dim);
+        _scaleShiftTable = weights.TakeF32("scale_shift_table", 1, 2, _dim);
         _proj = new Linear(weights, "proj_out", _dim, config.OutChannels * config.PatchVolume, backend);
     }
 

@@ -24,7 +24,7 @@ internal sealed class WanTransformerBlock
         _backend = backend;
         _dim = config.Dim;
         _eps = config.Eps;
-        _scaleShiftTable = weights.Take(prefix + ".scale_shift_table", 1, 6, _dim);
+        _scaleShiftTable = weights.TakeF32(prefix + ".scale_shift_table", 1, 6, _dim);
         _selfAttention = new SelfAttention(weights, prefix + ".attn1", config, backend);
         if (config.CrossAttnNorm)
         {

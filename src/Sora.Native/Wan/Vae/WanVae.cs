@@ -1,7 +1,6 @@
 using Sora.Native.Loading;
 using Sora.Native.Wan.Vae;
 using Sora.Runtime;
-using Sora.Runtime.Safetensors;
 
 namespace Sora.Native.Wan;
 
@@ -16,7 +15,7 @@ namespace Sora.Native.Wan;
 public sealed class WanVae : IDisposable
 {
     private readonly IBackend _backend;
-    private readonly SafetensorsCheckpoint _checkpoint;
+    private readonly ITensorSource _checkpoint;
     private readonly WeightSet _weights;
     private readonly OwnedTensors _constants;
     private readonly Encoder _encoder;
@@ -24,7 +23,7 @@ public sealed class WanVae : IDisposable
     private readonly CausalConv3d _postQuantConv;
     private readonly Decoder _decoder;
 
-    private WanVae(WanVaeConfig config, IBackend backend, SafetensorsCheckpoint checkpoint, WeightSet weights, OwnedTensors constants)
+    private WanVae(WanVaeConfig config, IBackend backend, ITensorSource checkpoint, WeightSet weights, OwnedTensors constants)
     {
         Config = config;
         _backend = backend;
@@ -44,13 +43,18 @@ public sealed class WanVae : IDisposable
     public float[] LatentsMean => Config.LatentsMean;
     public float[] LatentsStd => Config.LatentsStd;
 
-    /// <summary>Loads vae/config.json and the safetensors weights of a diffusers VAE folder onto the backend.</summary>
-    public static WanVae Load(string vaeDir, IBackend backend)
+    /// <summary>
+    /// Loads a VAE onto the backend from a diffusers folder (vae/config.json and safetensors weights) or a single
+    /// Wan2.1 file in the original layout (wan_2.1_vae.safetensors: encoder.downsamples.*, decoder.upsamples.*,
+    /// conv1/conv2), .safetensors or .gguf, its architecture inferred from the shapes; <paramref name="configPath"/>:
+    /// a diffusers vae config.json to use instead.
+    /// </summary>
+    public static WanVae Load(string path, IBackend backend, string? configPath = null)
     {
+        ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(backend);
-        if (!Directory.Exists(vaeDir)) throw new ModelLoadException($"{vaeDir}: VAE folder not found");
-        var config = WanVaeConfig.Load(Path.Combine(vaeDir, "config.json"));
-        var checkpoint = SafetensorsCheckpoint.Open(vaeDir);
+        if (!Directory.Exists(path) && !File.Exists(path)) throw new ModelLoadException($"{path}: VAE folder or file not found");
+        var (checkpoint, config) = WanComponents.Vae(path, configPath);
         var weights = new WeightSet(checkpoint, backend);
         var constants = new OwnedTensors(backend);
         try
