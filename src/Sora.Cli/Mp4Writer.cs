@@ -11,16 +11,7 @@ namespace Sora.Cli;
 public static class Mp4Writer
 {
     /// <summary>The ffmpeg executable on PATH, or null.</summary>
-    public static string? FindFfmpeg()
-    {
-        string name = OperatingSystem.IsWindows() ? "ffmpeg.exe" : "ffmpeg";
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            var p = Path.Combine(dir, name);
-            if (File.Exists(p)) return p;
-        }
-        return null;
-    }
+    public static string? FindFfmpeg() => FfmpegReader.FindFfmpeg();
 
     public static void Write(VideoFrames video, string path, int fps, CancellationToken ct)
     {
