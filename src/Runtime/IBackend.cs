@@ -131,6 +131,24 @@ public interface IBackend : IDisposable
     /// <summary>x += gate ⊙ y with x, y [M,N] and gate [N].</summary>
     void GatedResidual(Tensor x, Tensor y, Tensor gate);
 
+    // ---- per-row modulation (per-token timesteps: Wan2.2 TI2V, image to video) ------------------------
+    // Row r of x uses modulation set s = rowSets[r] ∈ [0, G): rowSets has one entry per row of x (for a packed
+    // batch, the per-token pattern repeated per sample), G is the row count of the per-set tensor. A modulation
+    // vector is base[N] + perSet[s, :], summed in f32 before use (exactly scale_shift_table + temb). The per-set
+    // tensors [G, N] may have a row stride (column views into timestep_proj [G, 6·N]).
+
+    /// <summary>
+    /// AdaLN with a modulation set per row: y[r] = LayerNorm(x[r])·(1 + (scaleBase + scale[s])) + (shiftBase + shift[s]),
+    /// s = rowSets[r]; x [M,N], shiftBase and scaleBase [N], shift and scale [G,N], no affine.
+    /// </summary>
+    void AdaLnModulateRows(Tensor x, Tensor shiftBase, Tensor shift, Tensor scaleBase, Tensor scale, ReadOnlySpan<int> rowSets, float eps, Tensor y);
+
+    /// <summary>
+    /// The GatedResidual GEMM with a gate per set: y[r] = residual[r] + (gateBase + gate[s]) ⊙ (x[r]·Wᵀ + bias), s = rowSets[r];
+    /// x [M,K], w [N,K], residual [M,N] (may be y itself), gateBase [N], gate [G,N].
+    /// </summary>
+    void GemmGatedRows(Tensor x, Tensor w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets);
+
     // ---- elementwise ---------------------------------------------------------------------------------
 
     void GeluTanh(Tensor x, Tensor y);

@@ -177,6 +177,33 @@ public static class Reference
         return y;
     }
 
+    /// <summary>
+    /// y[r] = LayerNorm(x[r])·(1 + (scaleBase + scale[s])) + (shiftBase + shift[s]) with s = sets[r]; shift and
+    /// scale dense [G, n].
+    /// </summary>
+    public static double[] AdaLnModulateRows(double[] x, int m, int n, double[] shiftBase, double[] shift, double[] scaleBase, double[] scale,
+        int[] sets, double eps)
+    {
+        var y = LayerNorm(x, m, n, null, null, eps);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                int s = sets[i] * n + j;
+                y[i * n + j] = y[i * n + j] * (1 + scaleBase[j] + scale[s]) + shiftBase[j] + shift[s];
+            }
+        return y;
+    }
+
+    /// <summary>y[r] = residual[r] + (gateBase + gate[sets[r]]) ⊙ (x[r]·wᵀ + bias), gate dense [G, n].</summary>
+    public static double[] GemmGatedRows(double[] x, double[] w, double[]? bias, int m, int n, int k, double[] residual,
+        double[] gateBase, double[] gate, int[] sets)
+    {
+        var y = Gemm(x, w, bias, m, n, k);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) y[i * n + j] = residual[i * n + j] + (gateBase[j] + gate[sets[i] * n + j]) * y[i * n + j];
+        return y;
+    }
+
     /// <summary>x + gate ⊙ y, gate broadcast over rows of width n.</summary>
     public static double[] GatedResidual(double[] x, double[] y, double[] gate, int n) =>
         x.Select((xi, i) => xi + gate[i % n] * y[i]).ToArray();

@@ -38,6 +38,10 @@ internal sealed class PoisoningBackend(IBackend inner) : IBackend
     public void ChannelRmsNorm(Tensor x, Tensor gamma, Tensor? beta, Tensor y) => inner.ChannelRmsNorm(x, gamma, beta, y);
     public void AdaLnModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor y) => inner.AdaLnModulate(x, shift, scale, eps, y);
     public void GatedResidual(Tensor x, Tensor y, Tensor gate) => inner.GatedResidual(x, y, gate);
+    public void AdaLnModulateRows(Tensor x, Tensor shiftBase, Tensor shift, Tensor scaleBase, Tensor scale, ReadOnlySpan<int> rowSets, float eps, Tensor y)
+        => inner.AdaLnModulateRows(x, shiftBase, shift, scaleBase, scale, rowSets, eps, y);
+    public void GemmGatedRows(Tensor x, Tensor w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets)
+        => inner.GemmGatedRows(x, w, bias, y, residual, gateBase, gate, rowSets);
     public void GeluTanh(Tensor x, Tensor y) => inner.GeluTanh(x, y);
     public void Silu(Tensor x, Tensor y) => inner.Silu(x, y);
     public void Add(Tensor a, Tensor b, Tensor y) => inner.Add(a, b, y);

@@ -41,16 +41,13 @@ public sealed class VaeLoadTests
         Assert.Equal(1.9160f, config.LatentsStd[15]);
     }
 
-    [Theory]
-    [InlineData("is_residual", "true", "is_residual")]
-    [InlineData("patch_size", "2", "patch_size")]
-    [InlineData("attn_scales", "[0.5]", "attn_scales")]
-    public void Wan22_and_other_variants_are_refused_clearly(string key, string value, string named)
+    [Fact]
+    public void Attention_at_other_scales_is_refused_clearly()
     {
-        using var dir = WithConfigChange(config => config[key] = JsonNode.Parse(value));
+        using var dir = WithConfigChange(config => config["attn_scales"] = JsonNode.Parse("[0.5]"));
         using var backend = NewCpuBackend();
         var e = Assert.Throws<NotSupportedException>(() => WanVae.Load(dir.Path, backend));
-        Assert.Contains(named, e.Message);
+        Assert.Contains("attn_scales", e.Message);
         Assert.Contains("config.json", e.Message);
     }
 

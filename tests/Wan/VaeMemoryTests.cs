@@ -150,6 +150,8 @@ internal sealed class AllocationCountingBackend : IBackend
     public void ChannelRmsNorm(Tensor x, Tensor gamma, Tensor? beta, Tensor y) { }
     public void AdaLnModulate(Tensor x, Tensor shift, Tensor scale, float eps, Tensor y) { }
     public void GatedResidual(Tensor x, Tensor y, Tensor gate) { }
+    public void AdaLnModulateRows(Tensor x, Tensor shiftBase, Tensor shift, Tensor scaleBase, Tensor scale, ReadOnlySpan<int> rowSets, float eps, Tensor y) { }
+    public void GemmGatedRows(Tensor x, Tensor w, Tensor? bias, Tensor y, Tensor residual, Tensor gateBase, Tensor gate, ReadOnlySpan<int> rowSets) { }
     public void GeluTanh(Tensor x, Tensor y) { }
     public void Silu(Tensor x, Tensor y) { }
     public void Add(Tensor a, Tensor b, Tensor y) { }

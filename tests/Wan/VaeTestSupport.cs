@@ -11,6 +11,8 @@ internal static class VaeTestSupport
 {
     public static string FixtureDir => Path.Combine(AppContext.BaseDirectory, "fixtures", "wan-small");
     public static string FixtureVaeDir => Path.Combine(FixtureDir, "model", "vae");
+    public static string Fixture22Dir => Path.Combine(AppContext.BaseDirectory, "fixtures", "ti2v-small");
+    public static string Fixture22VaeDir => Path.Combine(Fixture22Dir, "model", "vae");
 
     public static IBackend NewCpuBackend() => new Sora.Kernels.Cpu.CpuBackend();
 
@@ -36,9 +38,12 @@ internal static class VaeTestSupport
     }
 
     /// <summary>A fixture tensor without its batch axis of 1, as floats.</summary>
-    public static (float[] Data, int[] Shape) FixtureTensor(string file, string name)
+    public static (float[] Data, int[] Shape) FixtureTensor(string file, string name) => FixtureTensorIn(FixtureDir, file, name);
+
+    /// <summary>A tensor of a fixture file in <paramref name="dir"/> without its batch axis of 1, as floats.</summary>
+    public static (float[] Data, int[] Shape) FixtureTensorIn(string dir, string file, string name)
     {
-        using var f = SafetensorsFile.Open(Path.Combine(FixtureDir, file));
+        using var f = SafetensorsFile.Open(Path.Combine(dir, file));
         var t = f.Get(name);
         Assert.Equal(1, t.Dim(0));
         return (t.ToFloatArray(), t.Shape[1..]);

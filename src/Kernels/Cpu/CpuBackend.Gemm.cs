@@ -57,9 +57,16 @@ public sealed unsafe partial class CpuBackend
     }
 }
 
-/// <summary>The fused epilogue of a GEMM, applied to finished rows of y.</summary>
-internal readonly unsafe struct GemmTail(GemmEpilogue epilogue, float[]? bias, float* residual, long ldr, float[]? gate)
+/// <summary>
+/// The fused epilogue of a GEMM, applied to finished rows of y. With <paramref name="rowSets"/> the GatedResidual
+/// gate of row r is gate + gateSets[rowSets[r]] (rows ldg apart; see <see cref="IBackend.GemmGatedRows"/>).
+/// </summary>
+internal readonly unsafe struct GemmTail(GemmEpilogue epilogue, float[]? bias, float* residual, long ldr, float[]? gate,
+    float* gateSets = null, long ldg = 0, int* rowSets = null)
 {
+    /// <summary>Columns of the summed per-row gate built at a time (a stack buffer).</summary>
+    private const int GateChunk = 256;
+
     public GemmEpilogue Epilogue { get; } = epilogue;
     public float[]? Bias { get; } = bias;
 
@@ -77,6 +84,20 @@ internal readonly unsafe struct GemmTail(GemmEpilogue epilogue, float[]? bias, f
             case GemmEpilogue.AddResidual:
                 CpuVector.Add(residual + row * ldr + n0, y, y, count);
                 break;
+            case GemmEpilogue.GatedResidual when rowSets != null:
+                {
+                    float* sum = stackalloc float[GateChunk];
+                    float* set = gateSets + rowSets[row] * ldg + n0;
+                    float* r = residual + row * ldr + n0;
+                    fixed (float* g = gate)
+                        for (int c = 0; c < count; c += GateChunk)
+                        {
+                            int len = Math.Min(GateChunk, count - c);
+                            CpuVector.Add(g + n0 + c, set + c, sum, len);
+                            CpuVector.MulAdd(y + c, sum, r + c, y + c, len);
+                        }
+                    break;
+                }
             case GemmEpilogue.GatedResidual:
                 fixed (float* g = gate)
                     CpuVector.MulAdd(y, g + n0, residual + row * ldr + n0, y, count);

@@ -124,6 +124,27 @@ public readonly struct ActivationOutput<TAct>(ArrayView<float> y, long ldy, Arra
     }
 }
 
+/// <summary>
+/// y = residual + (gateBase + gate[sets[row]]) ⊙ (acc + bias): the GatedResidual epilogue with a gate per
+/// modulation set (gate rows Ldg apart).
+/// </summary>
+public readonly struct GatedRowsOutput(ArrayView<float> y, long ldy, ArrayView<float> bias, int hasBias,
+    ArrayView<float> residual, long ldr, ArrayView<float> gateBase, ArrayView<float> gate, long ldg, ArrayView<int> sets) : IGemmOutput
+{
+    public readonly ArrayView<float> Y = y, Bias = bias, Residual = residual, GateBase = gateBase, Gate = gate;
+    public readonly ArrayView<int> Sets = sets;
+    public readonly long Ldy = ldy, Ldr = ldr, Ldg = ldg;
+    public readonly int HasBias = hasBias;
+
+    public void Store(int row, int col, float acc)
+    {
+        float v = HasBias != 0 ? acc + Bias[col] : acc;
+        v *= GateBase[col] + Gate[Sets[row] * Ldg + col];
+        // Read before write: the same thread owns y[row, col], so residual == y is safe.
+        Y[row * Ldy + col] = Residual[row * Ldr + col] + v;
+    }
+}
+
 /// <summary>y = residual + gate ⊙ (acc + bias); the gate is all ones for AddResidual. residual may be y.</summary>
 public readonly struct ResidualOutput(ArrayView<float> y, long ldy, ArrayView<float> bias, int hasBias,
     ArrayView<float> residual, long ldr, ArrayView<float> gate, int hasGate) : IGemmOutput

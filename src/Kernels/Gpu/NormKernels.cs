@@ -22,6 +22,14 @@ public readonly struct RowNormShape(int width, float eps, RowNormKind kind, int 
     public readonly RowNormKind Kind = kind;
 }
 
+/// <summary>Parameters of an <see cref="NormKernels.AdaLnRows"/> launch: row width and the row strides of the per-set tensors.</summary>
+public readonly struct AdaLnRowsShape(int width, float eps, long shiftStride, long scaleStride)
+{
+    public readonly int Width = width;
+    public readonly float Eps = eps;
+    public readonly long ShiftStride = shiftStride, ScaleStride = scaleStride;
+}
+
 /// <summary>
 /// Norms. Row norms run one group per row with a shared-memory tree reduction (the group size must be a power
 /// of two); the mean and variance are two passes over the row, as the reference does, so no cancellation.
@@ -62,6 +70,37 @@ public static class NormKernels
                 if (s.HasBias != 0) v += bias[j];
             }
             y[start + j] = v;
+        }
+    }
+
+    /// <summary>
+    /// AdaLN with a modulation set per row (one group per row, as <see cref="Rows"/>): s = sets[row],
+    /// y = (x − mean)/√(var + eps) · (1 + (scaleBase + scale[s])) + (shiftBase + shift[s]).
+    /// </summary>
+    public static void AdaLnRows(ArrayView<float> x, ArrayView<float> y, ArrayView<float> shiftBase, ArrayView<float> shift,
+        ArrayView<float> scaleBase, ArrayView<float> scale, ArrayView<int> sets, AdaLnRowsShape s)
+    {
+        int row = Grid.IdxX, tid = Group.IdxX, threads = Group.DimX;
+        int n = s.Width;
+        long start = (long)row * n;
+        var scratch = SharedMemory.Allocate<float>(MaxGroupSize);
+
+        float part = 0f;
+        for (int j = tid; j < n; j += threads) part += x[start + j];
+        float mean = GroupSum(scratch, part, tid, threads) / n;
+        float sq = 0f;
+        for (int j = tid; j < n; j += threads)
+        {
+            float c = x[start + j] - mean;
+            sq += c * c;
+        }
+        float inv = 1f / XMath.Sqrt(GroupSum(scratch, sq, tid, threads) / n + s.Eps);
+        long set = sets[row];
+        for (int j = tid; j < n; j += threads)
+        {
+            float sc = scaleBase[j] + scale[set * s.ScaleStride + j];
+            float sh = shiftBase[j] + shift[set * s.ShiftStride + j];
+            y[start + j] = (x[start + j] - mean) * inv * (1f + sc) + sh;
         }
     }
 

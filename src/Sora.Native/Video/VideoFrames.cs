@@ -1,3 +1,5 @@
+using Sora.Runtime;
+
 namespace Sora.Native.Video;
 
 /// <summary>
@@ -42,6 +44,31 @@ public sealed record VideoFrames
         var b = new byte[FrameValues];
         FrameBytes(frame, b);
         return b;
+    }
+
+    /// <summary>Frames <paramref name="first"/> .. <paramref name="first"/> + <paramref name="count"/> − 1 as a new video (a copy).</summary>
+    public VideoFrames Slice(int first, int count)
+    {
+        if (first < 0 || count < 1 || first > Frames - count)
+            throw new ArgumentOutOfRangeException(nameof(count), $"frames {first}..{first + count - 1} are not within the video's {Frames}");
+        return new VideoFrames(count, Height, Width, Rgb.AsSpan(first * FrameValues, count * FrameValues).ToArray());
+    }
+
+    /// <summary>
+    /// The frames as the VAE encoder takes them: a host F32 tensor [3, F, H, W] (planar: channel, frame, row,
+    /// column) of v·2 − 1, so [0, 1] maps to [−1, 1] exactly as diffusers' VideoProcessor normalises.
+    /// </summary>
+    public Tensor ToVaeInput()
+    {
+        long plane = (long)Frames * Height * Width;
+        var planar = new float[3 * plane];
+        for (long p = 0; p < plane; p++)
+        {
+            planar[p] = Rgb[3 * p] * 2f - 1f;
+            planar[plane + p] = Rgb[3 * p + 1] * 2f - 1f;
+            planar[2 * plane + p] = Rgb[3 * p + 2] * 2f - 1f;
+        }
+        return Tensor.FromArray(planar, [3, Frames, Height, Width]);
     }
 
     /// <summary>[0, 1] → [0, 255], rounded to nearest (in double, so 0.9f · 255 = 229.49… stays 229); NaN becomes 0.</summary>

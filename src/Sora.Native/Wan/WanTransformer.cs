@@ -8,7 +8,8 @@ namespace Sora.Native.Wan;
 /// <summary>
 /// The Wan2.1 diffusion transformer (diffusers <c>WanTransformer3DModel</c>, text-to-video): patch embedding →
 /// timestep and text conditioning → blocks (AdaLN self-attention with 3-axis RoPE, cross-attention to the text,
-/// gated FFN) → modulated output norm → proj_out → unpatchify. Predicts the flow velocity.
+/// gated FFN) → modulated output norm → proj_out → unpatchify. Predicts the flow velocity. The timestep is one
+/// scalar or one per token (Wan2.2 TI2V and image to video: known frames at 0, the rest at t).
 /// Weights keep their stored dtype; activations are f32. Not thread-safe (it caches RoPE tables).
 /// </summary>
 public sealed class WanTransformer : IDisposable
@@ -72,6 +73,22 @@ public sealed class WanTransformer : IDisposable
     {
         using var text = EncodeText(textEmbeds);
         using var batched = Forward(latents, timestep, text);
+        return Unbatched(batched);
+    }
+
+    /// <summary>
+    /// The velocity for latents [C, T, H, W] with a timestep per post-patch token (T'·H'·W' values, frame-major),
+    /// given text embeddings [N, text_dim]. Returns a new tensor [C_out, T, H, W].
+    /// </summary>
+    public Tensor Forward(Tensor latents, float[] tokenTimesteps, Tensor textEmbeds)
+    {
+        using var text = EncodeText(textEmbeds);
+        using var batched = Forward(latents, tokenTimesteps, text);
+        return Unbatched(batched);
+    }
+
+    private Tensor Unbatched(Tensor batched)
+    {
         var result = _backend.Allocate(DType.F32, batched.Shape[1..]);
         _backend.Copy(batched.Reshape(batched.Shape[1..]), result);
         return result;
@@ -127,6 +144,46 @@ public sealed class WanTransformer : IDisposable
         ArgumentNullException.ThrowIfNull(latents);
         ArgumentNullException.ThrowIfNull(text);
         if (!float.IsFinite(timestep)) throw new ArgumentOutOfRangeException(nameof(timestep), timestep, "timestep must be finite");
+        return Run(latents, [timestep], tokenSets: null, text);
+    }
+
+    /// <summary>
+    /// Like the scalar overload, with a timestep per post-patch token: <paramref name="tokenTimesteps"/> holds
+    /// T'·H'·W' values in token order (frame, row, column), shared by all B prompts of the context. Each distinct
+    /// value is embedded once and every token selects its modulation inside the norm and gate kernels; when all
+    /// tokens share one value this is exactly the scalar overload. Returns a new tensor [B, C_out, T, H, W].
+    /// </summary>
+    public Tensor Forward(Tensor latents, float[] tokenTimesteps, WanTextContext text)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(latents);
+        ArgumentNullException.ThrowIfNull(tokenTimesteps);
+        ArgumentNullException.ThrowIfNull(text);
+        var (frames, rows, columns) = Grid(latents);
+        int tokens = frames * rows * columns;
+        if (tokenTimesteps.Length != tokens)
+            throw new ArgumentException($"tokenTimesteps has {tokenTimesteps.Length} values, expected one per post-patch token: " +
+                $"T'·H'·W' = {frames}·{rows}·{columns} = {tokens} for latents {latents.ShapeString}", nameof(tokenTimesteps));
+        var distinct = new List<float>();
+        var setOf = new Dictionary<float, int>();
+        var tokenSets = new int[tokens];
+        for (int i = 0; i < tokens; i++)
+        {
+            float t = tokenTimesteps[i];
+            if (!float.IsFinite(t)) throw new ArgumentOutOfRangeException(nameof(tokenTimesteps), t, $"tokenTimesteps[{i}] = {t} must be finite");
+            if (!setOf.TryGetValue(t, out int set))
+            {
+                setOf[t] = set = distinct.Count;
+                distinct.Add(t);
+            }
+            tokenSets[i] = set;
+        }
+        return distinct.Count == 1 ? Run(latents, [distinct[0]], tokenSets: null, text) : Run(latents, distinct.ToArray(), tokenSets, text);
+    }
+
+    /// <summary>The forward pass for G timesteps; tokenSets gives each token's (null: G = 1 for all tokens).</summary>
+    private Tensor Run(Tensor latents, float[] timesteps, int[]? tokenSets, WanTextContext text)
+    {
         var (frames, rows, columns) = Grid(latents);
         int batch = text.Count, tokens = frames * rows * columns, dim = Config.Dim;
         var layout = new PackedLayout(batch == 1 ? null : Enumerable.Range(0, batch + 1).Select(b => b * tokens).ToArray(), text.Offsets);
@@ -136,13 +193,13 @@ public sealed class WanTransformer : IDisposable
         using (var embedded = _patchEmbedding.Forward(latents))
             for (int b = 0; b < batch; b++) _backend.Copy(embedded, x.Slice(0, b * tokens, tokens));
 
-        var (temb, timestepProj) = _timeEmbedder.Forward(timestep);
-        using (temb)
-        using (timestepProj)
+        // The B samples of the packed batch repeat the token pattern.
+        int[]? rowSets = tokenSets is null ? null : Enumerable.Repeat(tokenSets, batch).SelectMany(s => s).ToArray();
+        using (var time = _timeEmbedder.Forward(timesteps, rowSets))
         {
-            for (int i = 0; i < _blocks.Length; i++) _blocks[i].Forward(x, timestepProj, text.Block(i), rope, layout);
+            for (int i = 0; i < _blocks.Length; i++) _blocks[i].Forward(x, time, text.Block(i), rope, layout);
 
-            using var projected = _head.Forward(x, temb);
+            using var projected = _head.Forward(x, time);
             int[] p = Config.PatchSize;
             var output = _backend.Allocate(DType.F32, batch, Config.OutChannels, latents.Dim(1), latents.Dim(2), latents.Dim(3));
             try

@@ -92,6 +92,17 @@ public class IlgpuOpenCLTests(OpenCLFixture fixture) : IClassFixture<OpenCLFixtu
     }
 
     [OpenCLFact]
+    public void Per_row_modulation()
+    {
+        RowModulationChecks.AdaLnRows(Backend, 1, 1, 1, 1);
+        RowModulationChecks.AdaLnRows(Backend, 7, 300, 2, 2);
+        RowModulationChecks.AdaLnRows(Backend, 30, 1536, 30, 3, inPlace: true, baseType: DType.BF16);
+        RowModulationChecks.GemmRows(Backend, 67, 70, 45, 2, 4);
+        RowModulationChecks.GemmRows(Backend, 40, 65, 33, 40, 5, DType.BF16, residualIsY: true, withBias: false);
+        RowModulationChecks.BadArgumentsAreRejected(Backend);
+    }
+
+    [OpenCLFact]
     public void Norms()
     {
         IlgpuChecks.Norms(Backend, 1, 1, 1);

@@ -31,7 +31,7 @@ internal sealed class SelfAttention
     }
 
     /// <summary>residual += gate ⊙ to_out(attention) for normed tokens [B·L, D]; <paramref name="offsets"/> separates the B samples.</summary>
-    public void Forward(Tensor normed, Tensor residual, Tensor gate, RotaryTables rope, int[]? offsets)
+    public void Forward(Tensor normed, Tensor residual, Gate gate, RotaryTables rope, int[]? offsets)
     {
         int n = normed.Dim(0);
         using var q = _q.Forward(normed);
@@ -122,14 +122,14 @@ internal sealed class FeedForward
     }
 
     /// <summary>residual += gate ⊙ FFN(normed), rows processed in chunks (each row is independent).</summary>
-    public void Forward(Tensor normed, Tensor residual, Tensor gate)
+    public void Forward(Tensor normed, Tensor residual, Gate gate)
     {
         int n = normed.Dim(0);
         for (int start = 0; start < n; start += RowChunk)
         {
             int rows = Math.Min(RowChunk, n - start);
             using var hidden = _up.Forward(normed.Slice(0, start, rows), GemmEpilogue.GeluTanh);
-            _down.AddTo(hidden, residual.Slice(0, start, rows), gate);
+            _down.AddTo(hidden, residual.Slice(0, start, rows), gate.Rows(start, rows));
         }
     }
 }

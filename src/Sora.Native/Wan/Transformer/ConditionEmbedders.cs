@@ -4,8 +4,9 @@ using Sora.Runtime;
 namespace Sora.Native.Wan.Transformer;
 
 /// <summary>
-/// condition_embedder.time_embedder and time_proj: sinusoid(t) (freq_dim, cos half first, no frequency shift)
-/// → temb = linear_2(SiLU(linear_1(·))) [1, D] → timestep_proj = time_proj(SiLU(temb)) [1, 6·D] (row j of the [6, D] view is modulation j).
+/// condition_embedder.time_embedder and time_proj, per timestep: sinusoid(t) (freq_dim, cos half first, no frequency
+/// shift) → temb = linear_2(SiLU(linear_1(·))) [D] → timestep_proj = time_proj(SiLU(temb)) [6·D] (row j of the [6, D]
+/// view is modulation j). G timesteps are one batch of G rows.
 /// </summary>
 internal sealed class TimestepEmbedder
 {
@@ -23,18 +24,22 @@ internal sealed class TimestepEmbedder
         _proj = new Linear(weights, prefix + ".time_proj", _dim, 6 * _dim, backend);
     }
 
-    /// <summary>New tensors temb [1, D] (output modulation) and timestep_proj [1, 6·D] (block modulation).</summary>
-    public (Tensor Temb, Tensor Proj) Forward(float timestep)
+    /// <summary>
+    /// temb [G, D] (output modulation) and timestep_proj [G, 6·D] (block modulation) of the G timesteps, with
+    /// the set of each row (null: one timestep for all rows).
+    /// </summary>
+    public TimestepConditioning Forward(float[] timesteps, int[]? rowSets)
     {
-        using var sinusoid = _backend.Allocate(DType.F32, 1, _freqDim);
-        _backend.TimestepEmbedding([timestep], _freqDim, flipSinToCos: true, downscaleFreqShift: 0f, sinusoid);
+        int g = timesteps.Length;
+        using var sinusoid = _backend.Allocate(DType.F32, g, _freqDim);
+        _backend.TimestepEmbedding(timesteps, _freqDim, flipSinToCos: true, downscaleFreqShift: 0f, sinusoid);
         using var hidden = _linear1.Forward(sinusoid, GemmEpilogue.Silu);
         var temb = _linear2.Forward(hidden);
         try
         {
-            using var activated = _backend.Allocate(DType.F32, 1, _dim);
+            using var activated = _backend.Allocate(DType.F32, g, _dim);
             _backend.Silu(temb, activated);
-            return (temb, _proj.Forward(activated));
+            return new TimestepConditioning(temb, _proj.Forward(activated), rowSets);
         }
         catch
         {

@@ -38,7 +38,10 @@ internal sealed class Linear
         }
     }
 
-    /// <summary>residual += (gate ⊙) (x·Wᵀ + b), fused into the GEMM's epilogue; gate [Out] or null.</summary>
-    public void AddTo(Tensor x, Tensor residual, Tensor? gate = null)
-        => _backend.Gemm(x, Weight, Bias, residual, gate is null ? GemmEpilogue.AddResidual : GemmEpilogue.GatedResidual, residual, gate);
+    /// <summary>residual += (gate ⊙) (x·Wᵀ + b), fused into the GEMM's epilogue; no gate, one gate [Out] or one per row's set.</summary>
+    public void AddTo(Tensor x, Tensor residual, Gate? gate = null)
+    {
+        if (gate?.PerSet is { } perSet) _backend.GemmGatedRows(x, Weight, Bias, residual, residual, gate.Base, perSet, gate.RowSets.Span);
+        else _backend.Gemm(x, Weight, Bias, residual, gate is null ? GemmEpilogue.AddResidual : GemmEpilogue.GatedResidual, residual, gate?.Base);
+    }
 }

@@ -3,7 +3,7 @@ using Sora.Runtime;
 
 namespace Sora.Native.Wan.Transformer;
 
-/// <summary>Output: (shift, scale) = scale_shift_table [1,2,D] + temb (not timestep_proj); proj_out(LN(x)·(1+scale)+shift).</summary>
+/// <summary>Output: (shift, scale) = scale_shift_table [1,2,D] + temb (not timestep_proj; per token when the timestep is); proj_out(LN(x)·(1+scale)+shift).</summary>
 internal sealed class OutputHead
 {
     private readonly IBackend _backend;
@@ -21,15 +21,12 @@ internal sealed class OutputHead
         _proj = new Linear(weights, "proj_out", _dim, config.OutChannels * config.PatchVolume, backend);
     }
 
-    /// <summary>A new tensor [rows, C_out·pt·ph·pw] with features (kt, kh, kw, c), for x [rows, D] and temb [1, D].</summary>
-    public Tensor Forward(Tensor x, Tensor temb)
+    /// <summary>A new tensor [rows, C_out·pt·ph·pw] with features (kt, kh, kw, c), for x [rows, D].</summary>
+    public Tensor Forward(Tensor x, TimestepConditioning time)
     {
-        var table = _scaleShiftTable.Reshape(2, _dim);
-        using var modulation = _backend.Allocate(DType.F32, 2, _dim);
-        _backend.Add(table.Slice(0, 0, 1), temb, modulation.Slice(0, 0, 1));
-        _backend.Add(table.Slice(0, 1, 1), temb, modulation.Slice(0, 1, 1));
+        using var modulation = Modulation.Head(_backend, _scaleShiftTable.Reshape(2, _dim), time, _dim);
         using var normed = _backend.Allocate(DType.F32, x.Dim(0), _dim);
-        _backend.AdaLnModulate(x, shift: modulation.Slice(0, 0, 1).Reshape(_dim), scale: modulation.Slice(0, 1, 1).Reshape(_dim), _eps, normed);
+        modulation.AdaLn(x, shift: 0, scale: 1, _eps, normed);
         return _proj.Forward(normed);
     }
 }

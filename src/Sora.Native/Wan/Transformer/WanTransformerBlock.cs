@@ -4,7 +4,8 @@ using Sora.Runtime;
 namespace Sora.Native.Wan.Transformer;
 
 /// <summary>
-/// One Wan block. (shift, scale, gate, c_shift, c_scale, c_gate) = scale_shift_table + timestep_proj;
+/// One Wan block. (shift, scale, gate, c_shift, c_scale, c_gate) = scale_shift_table + timestep_proj (per token
+/// when the timestep is);
 /// x += gate·SelfAttn(LN(x)·(1+scale)+shift); x += CrossAttn(LN_affine(x), text); x += c_gate·FFN(LN(x)·(1+c_scale)+c_shift).
 /// </summary>
 internal sealed class WanTransformerBlock
@@ -37,22 +38,20 @@ internal sealed class WanTransformerBlock
     public CrossAttention CrossAttention => _crossAttention;
 
     /// <summary>Updates the residual stream x [B·L, D] in place.</summary>
-    public void Forward(Tensor x, Tensor timestepProj, TextKeys text, RotaryTables rope, PackedLayout layout)
+    public void Forward(Tensor x, TimestepConditioning time, TextKeys text, RotaryTables rope, PackedLayout layout)
     {
-        using var modulation = _backend.Allocate(DType.F32, 6, _dim);
-        _backend.Add(_scaleShiftTable.Reshape(6, _dim), timestepProj.Reshape(6, _dim), modulation);
-        Tensor Row(int j) => modulation.Slice(0, j, 1).Reshape(_dim);
+        using var modulation = Modulation.Block(_backend, _scaleShiftTable.Reshape(6, _dim), time, _dim);
 
         using var normed = _backend.Allocate(DType.F32, x.Dim(0), _dim);
-        _backend.AdaLnModulate(x, shift: Row(0), scale: Row(1), _eps, normed);
-        _selfAttention.Forward(normed, x, gate: Row(2), rope, layout.TokenOffsets);
+        modulation.AdaLn(x, shift: 0, scale: 1, _eps, normed);
+        _selfAttention.Forward(normed, x, modulation.Gate(2), rope, layout.TokenOffsets);
 
         if (_norm2Weight is not null) _backend.LayerNorm(x, _norm2Weight, _norm2Bias, _eps, normed);
         else _backend.Copy(x, normed);
         _crossAttention.Forward(normed, x, text.Keys, text.Values, layout.TokenOffsets, layout.TextOffsets);
 
-        _backend.AdaLnModulate(x, shift: Row(3), scale: Row(4), _eps, normed);
-        _feedForward.Forward(normed, x, gate: Row(5));
+        modulation.AdaLn(x, shift: 3, scale: 4, _eps, normed);
+        _feedForward.Forward(normed, x, modulation.Gate(5));
     }
 }
 

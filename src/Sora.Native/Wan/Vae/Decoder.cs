@@ -4,9 +4,10 @@ using Sora.Runtime;
 namespace Sora.Native.Wan.Vae;
 
 /// <summary>
-/// diffusers <c>WanDecoder3d</c>: conv_in → mid block → up_blocks (num_res_blocks+1 residual blocks each, then
-/// an upsampler except after the last) → norm_out, SiLU → conv_out. Each upsampler halves the channels, so
-/// every stage after the first starts from half the previous stage's width. Runs one frame at a time
+/// diffusers <c>WanDecoder3d</c>: conv_in → mid block → up stages → norm_out, SiLU → conv_out. Wan2.1's stages
+/// are num_res_blocks+1 residual blocks and an upsampler (except after the last) that halves the channels, so
+/// every stage after the first starts from half the previous stage's width; Wan2.2's (is_residual) are one
+/// <see cref="ResidualUpBlock"/> per stage, whose upsampler keeps the width. Runs one frame at a time
 /// (<see cref="FrameStream"/>): a temporal upsampler's two output frames go through the rest one after the other.
 /// </summary>
 internal sealed class Decoder
@@ -30,12 +31,18 @@ internal sealed class Decoder
         int stages = config.DimMult.Length;
         for (int i = 0; i < stages; i++)
         {
-            int inDim = i == 0 ? dims[0] : dims[i] / 2, outDim = dims[i + 1];
             string block = $"decoder.up_blocks.{i}";
+            bool up = i != stages - 1;
+            if (config.IsResidual)
+            {
+                layers.Add(new ResidualUpBlock(weights, block, backend, dims[i], dims[i + 1], config.NumResBlocks, up, temporal: up && temporalUp[i]));
+                continue;
+            }
+            int inDim = i == 0 ? dims[0] : dims[i] / 2, outDim = dims[i + 1];
             for (int r = 0; r <= config.NumResBlocks; r++, inDim = outDim)
                 layers.Add(new ResidualBlock(weights, $"{block}.resnets.{r}", backend, inDim, outDim));
-            if (i != stages - 1)
-                layers.Add(new Upsample(weights, $"{block}.upsamplers.0", backend, outDim, temporalUp[i]));
+            if (up)
+                layers.Add(new Upsample(weights, $"{block}.upsamplers.0", backend, outDim, outDim / 2, temporalUp[i]));
         }
         _stream = new FrameStream(backend, layers);
         _normOut = new RmsNorm(weights, "decoder.norm_out.gamma", backend, dims[^1]);

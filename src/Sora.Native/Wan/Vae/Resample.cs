@@ -31,7 +31,7 @@ internal sealed class FrameConv2d
 
 /// <summary>
 /// Decoder upsampler (<c>upsample2d</c> / <c>upsample3d</c>): optionally doubles time, then nearest 2× in space
-/// and a 3×3 conv that halves the channels.
+/// and a 3×3 conv to <c>outChannels</c> (Wan2.1 halves the channels, Wan2.2's residual stages keep them).
 /// </summary>
 /// <remarks>
 /// The time step (3D only) keeps the very first frame of the sequence as it is; every later frame j goes through
@@ -47,12 +47,12 @@ internal sealed class Upsample : IChunkLayer
     private readonly FrameConv2d _conv;
     private bool _seenFirstFrame;
 
-    public Upsample(WeightSet weights, string name, IBackend backend, int channels, bool temporal)
+    public Upsample(WeightSet weights, string name, IBackend backend, int channels, int outChannels, bool temporal)
     {
         _backend = backend;
         _channels = channels;
         if (temporal) _timeConv = CausalConv3d.Temporal(weights, name + ".time_conv", backend, channels, 2 * channels);
-        _conv = new FrameConv2d(weights, name + ".resample.1", backend, channels, channels / 2,
+        _conv = new FrameConv2d(weights, name + ".resample.1", backend, channels, outChannels,
             new Conv3dGeometry(1, 3, 3, PadH0: 1, PadH1: 1, PadW0: 1, PadW1: 1));
     }
 
