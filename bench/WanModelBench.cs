@@ -25,16 +25,19 @@ public sealed class WholeModelBenchConfig : ManualConfig
 public class WanVaeDecodeBench : IDisposable
 {
     private string _dir = null!;
-    private CpuBackend _backend = null!;
+    private IBackend _backend = null!;
     private WanVae _vae = null!;
     private Tensor _latents = null!;
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Setup(new CpuBackend(2));
+
+    /// <summary>Writes the model and loads it onto <paramref name="backend"/>, which this instance then owns.</summary>
+    internal void Setup(IBackend backend)
     {
         _dir = Directory.CreateTempSubdirectory("sora-bench-vae22-").FullName;
         WanBenchModels.WriteVae22(_dir);
-        _backend = new CpuBackend(2);
+        _backend = backend;
         _vae = WanVae.Load(_dir, _backend);
         _latents = BenchData.Random(1, DType.F32, WanBenchModels.Vae22.ZDim, 3, 16, 16);
     }
@@ -72,19 +75,22 @@ public class WanTransformerStepBench : IDisposable
     private const float Timestep = 937f, Guidance = 5f;
 
     private string _dir = null!;
-    private CpuBackend _backend = null!;
+    private IBackend _backend = null!;
     private WanTransformer _model = null!;
     private Tensor _latents = null!, _prompt = null!, _negative = null!, _velocity = null!;
     private WanTextContext _text = null!;
     private float[] _tokenTimesteps = null!;
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Setup(new CpuBackend(2));
+
+    /// <summary>Writes the model and loads it onto <paramref name="backend"/>, which this instance then owns.</summary>
+    internal void Setup(IBackend backend)
     {
         var c = WanBenchModels.Transformer13B;
         _dir = Directory.CreateTempSubdirectory("sora-bench-dit13b-").FullName;
         WanBenchModels.WriteTransformer13B(_dir);
-        _backend = new CpuBackend(2);
+        _backend = backend;
         _model = WanTransformer.Load(_dir, _backend);
         _latents = BenchData.Random(1, DType.F32, c.Channels, Frames, Height, Width);
         _prompt = BenchData.Random(2, DType.F32, TextRows, c.TextDim);
