@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using Sora.Kernels.Cpu;
@@ -8,13 +9,16 @@ using Sora.Runtime;
 namespace Sora.Bench;
 
 /// <summary>
-/// Whole-model cases take seconds per call: one call per iteration, one warm-up, five measured iterations.
-/// Compared with bench/diffusers_peer.py's median (bench/RESULTS.md).
+/// Whole-model cases take tens of seconds per call: one call per iteration, one warm-up and the median of three,
+/// as bench/diffusers_peer.py measures its side (bench/RESULTS.md).
 /// </summary>
 public sealed class WholeModelBenchConfig : ManualConfig
 {
-    public WholeModelBenchConfig() =>
-        AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(5).WithInvocationCount(1).WithUnrollFactor(1).WithLaunchCount(1));
+    public WholeModelBenchConfig()
+    {
+        AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(3).WithInvocationCount(1).WithUnrollFactor(1).WithLaunchCount(1));
+        AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.Max);
+    }
 }
 
 /// <summary>
