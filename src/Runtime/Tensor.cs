@@ -187,7 +187,7 @@ public sealed class Tensor : IDisposable
     }
 }
 
-/// <summary>Reads and writes host storage elements as float32, converting F16/BF16.</summary>
+/// <summary>Reads and writes host storage elements as float32, converting F16/BF16 (and reading the F8 types).</summary>
 public static class HostData
 {
     public static float ReadFloat(HostStorage s, long index) => s.DType switch
@@ -195,7 +195,9 @@ public static class HostData
         DType.F32 => s.AsSpan<float>()[checked((int)index)],
         DType.F16 => (float)s.AsSpan<Half>()[checked((int)index)],
         DType.BF16 => BFloat16.ToFloat(s.AsSpan<ushort>()[checked((int)index)]),
-        _ => throw new NotSupportedException(s.DType.ToString()),
+        DType.F8E4M3 => Float8.E4M3ToFloat(s.AsSpan<byte>()[checked((int)index)]),
+        DType.F8E5M2 => Float8.E5M2ToFloat(s.AsSpan<byte>()[checked((int)index)]),
+        _ => throw new NotSupportedException($"reading {s.DType} elements is not supported"),
     };
 
     public static void ReadFloats(HostStorage s, long offset, Span<float> dest)
@@ -216,6 +218,11 @@ public static class HostData
                     for (int i = 0; i < dest.Length; i++) dest[i] = BFloat16.ToFloat(src[i]);
                     break;
                 }
+            case DType.F8E4M3:
+            case DType.F8E5M2:
+                Float8.ToFloat(s.DType, s.AsSpan<byte>().Slice(o, dest.Length), dest);
+                break;
+            default: throw new NotSupportedException($"reading {s.DType} elements is not supported");
         }
     }
 
@@ -237,6 +244,7 @@ public static class HostData
                     for (int i = 0; i < src.Length; i++) dst[i] = BFloat16.FromFloat(src[i]);
                     break;
                 }
+            default: throw new NotSupportedException($"writing {s.DType} elements from float32 is not supported");
         }
     }
 }

@@ -99,6 +99,34 @@ public sealed class TransformerTokenTests
     }
 
     [Fact]
+    public void Packed_prompts_crossing_the_ffn_row_chunks_keep_each_rows_timestep()
+    {
+        // 4·32·36 = 4608 tokens per prompt: the packed pair (9216 rows) crosses the FFN's 8192-row chunks, so the
+        // second chunk's rows must find their sets at an offset; the separate passes fit in one chunk.
+        using var backend = new PoisoningBackend(NewCpuBackend());
+        using var model = WanTransformer.Load(TransformerDir, backend);
+        int[] latentShape = [4, 4, 64, 72];
+        int tokensPerFrame = 32 * 36;
+        var rng = new Random(3);
+        var latents = Enumerable.Range(0, 4 * 4 * 64 * 72).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        // Known first frame at 0, then a different timestep per remaining frame.
+        var timesteps = Enumerable.Range(0, 4 * tokensPerFrame).Select(i => i < tokensPerFrame ? 0f : 500f + 100f * (i / tokensPerFrame)).ToArray();
+        var (text, textShape) = Case("encoder_hidden_states");
+        using var x = ToBackend(backend, latents, latentShape);
+        using var c = ToBackend(backend, text, textShape);
+        using var u = ToBackend(backend, text.AsSpan(3 * textShape[1], 9 * textShape[1]).ToArray(), [9, textShape[1]]);
+
+        using var context = model.EncodeText(c, u);
+        using var both = model.Forward(x, timesteps, context);
+        using var alone0 = model.Forward(x, timesteps, c);
+        using var alone1 = model.Forward(x, timesteps, u);
+        var all = Read(backend, both);
+        int n = all.Length / 2;
+        Assert.True(RelativeError(all[..n], Read(backend, alone0)) < 1e-6);
+        Assert.True(RelativeError(all[n..], Read(backend, alone1)) < 1e-6);
+    }
+
+    [Fact]
     public void Token_timesteps_of_the_wrong_count_or_not_finite_are_rejected()
     {
         using var backend = NewCpuBackend();
@@ -135,4 +163,25 @@ public sealed class TransformerTokenIlgpuTests(Sora.Tests.Kernels.Ilgpu.IlgpuCpu
     [InlineData("timestep_any", "expected_any")]
     public void Forward_matches_diffusers_on_the_ilgpu_cpu_accelerator(string timesteps, string expected)
         => TransformerTokenTests.AssertMatchesFixture(new PoisoningBackend(fixture.Backend), timesteps, expected);
+
+    [Fact]
+    public void Packed_prompts_with_token_timesteps_match_the_cpu_backend()
+    {
+        var (latents, latentShape) = TransformerTokenTests.Case("hidden_states");
+        var (text, textShape) = TransformerTokenTests.Case("encoder_hidden_states");
+        var (timesteps, _) = TransformerTokenTests.Case("timestep_any");
+        float[] Run(IBackend backend)
+        {
+            using var model = WanTransformer.Load(TransformerTokenTests.TransformerDir, backend);
+            using var x = ToBackend(backend, latents, latentShape);
+            using var c = ToBackend(backend, text, textShape);
+            using var u = ToBackend(backend, text.AsSpan(3 * textShape[1], 9 * textShape[1]).ToArray(), [9, textShape[1]]);
+            using var context = model.EncodeText(c, u);
+            using var v = model.Forward(x, timesteps, context);
+            return Read(backend, v);
+        }
+        using var cpu = NewCpuBackend();
+        double error = RelativeError(Run(new PoisoningBackend(fixture.Backend)), Run(cpu));
+        Assert.True(error < 1e-5, $"relative error {error:E2}");
+    }
 }

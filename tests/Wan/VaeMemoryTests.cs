@@ -43,6 +43,39 @@ public sealed class VaeMemoryTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The Wan2.2 VAE (base 160, decoder base 256, [1,2,4,4], 2 res blocks, z 48, patch 2) at the real 704×1280,
+    /// decode at 17, 49 and 121 frames and encode at 17 and 121: exact allocation accounting as above.
+    /// </summary>
+    [Fact]
+    public void Working_memory_at_wan22_size_and_704p_is_flat()
+    {
+        using var dir = new TempDir();
+        WriteSafetensors(Path.Combine(dir.Path, "diffusion_pytorch_model.safetensors"),
+            Vae22TensorShapes(160, 256, [1, 2, 4, 4], 48, 2, [false, true, true]), data: null);
+        File.WriteAllText(Path.Combine(dir.Path, "config.json"), """
+            {"_class_name": "AutoencoderKLWan", "base_dim": 160, "decoder_base_dim": 256, "z_dim": 48, "is_residual": true,
+             "patch_size": 2, "in_channels": 12, "out_channels": 12, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
+             "latents_mean": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],
+             "latents_std": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}
+            """);
+        using var backend = new AllocationCountingBackend();
+        using var vae = WanVae.Load(dir.Path, backend);
+        var decode17 = MeasureDecode(backend, vae, 5, 44, 80);
+        AssertFlat("Wan2.2 decode, counted", decode17, MeasureDecode(backend, vae, 13, 44, 80));
+        AssertFlat("Wan2.2 decode, counted", decode17, MeasureDecode(backend, vae, 31, 44, 80));
+        AssertFlat("Wan2.2 encode, counted", MeasureEncode(backend, vae, 17, 704, 1280), MeasureEncode(backend, vae, 121, 704, 1280));
+    }
+
+    /// <summary>The small Wan2.2 VAE of the fixtures with real arithmetic: decode working memory does not grow with the frame count.</summary>
+    [Fact]
+    public void Wan22_decode_working_memory_does_not_grow_with_frame_count()
+    {
+        using var backend = NewCpuBackend();
+        using var vae = WanVae.Load(Fixture22VaeDir, backend);
+        AssertFlat(backend.Device.Name, MeasureDecode(backend, vae, 5, 2, 2, checkValues: true), MeasureDecode(backend, vae, 9, 2, 2, checkValues: true));
+    }
+
+    /// <summary>
     /// The decode measurement with real arithmetic on a Wan2.1-sized VAE (~508 MB of random weights written to a
     /// temporary folder), at a small size. Opt-in: it takes minutes on 2 cores.
     /// </summary>
@@ -97,7 +130,7 @@ public sealed class VaeMemoryTests(ITestOutputHelper output)
     /// <summary>Peak bytes allocated during one encode of f frames and the bytes of mean plus logvar.</summary>
     private static Run MeasureEncode(IBackend backend, WanVae vae, int f, int h, int w)
     {
-        using var video = backend.Allocate(DType.F32, 3, f, h, w);
+        using var video = backend.Allocate(DType.F32, vae.Config.PixelInChannels, f, h, w);
         long before = backend.Memory.CurrentBytes;
         backend.ResetPeakMemory();
         var (mean, logVar) = vae.Encode(video);

@@ -16,6 +16,7 @@ internal static unsafe class CpuAttention
 
     public static void Run(CpuBackend backend, AttentionPlan plan, float* q, long ldq, float* k, long ldk, float* v, long ldv, float* o, long ldo, int h, int d)
     {
+        var shortSequences = new List<int>();
         for (int b = 0; b < plan.Count; b++)
         {
             int q0 = plan.QueryOffsets[b], rows = plan.QueryOffsets[b + 1] - q0, k0 = plan.KeyOffsets[b], valid = plan.ValidKeys[b];
@@ -26,31 +27,32 @@ internal static unsafe class CpuAttention
                 continue;
             }
             int blocks = (rows + BQ - 1) / BQ;
-            HeadJob Job(int head, float* kp, float* vp) =>
-                new(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, kp, vp, valid, d);
-            if (blocks >= 2 * backend.Threads)
+            if (blocks < 2 * backend.Threads)
             {
-                // Long sequences: heads one after another, query blocks in parallel over one K/V packing.
-                using var packs = new HeadPacks(valid, d);
-                for (int head = 0; head < h; head++)
-                {
-                    packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
-                    var job = Job(head, packs.Keys, packs.Values);
-                    backend.For(blocks, blk => job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ)));
-                }
+                shortSequences.Add(b);
+                continue;
             }
-            else
+            // Long sequences: heads one after another, query blocks in parallel over one K/V packing.
+            using var packs = new HeadPacks(valid, d);
+            for (int head = 0; head < h; head++)
             {
-                // Short sequences (text encoder): heads in parallel, each packing its own K/V.
-                backend.For(h, head =>
-                {
-                    using var packs = new HeadPacks(valid, d);
-                    packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
-                    var job = Job(head, packs.Keys, packs.Values);
-                    for (int blk = 0; blk < blocks; blk++) job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ));
-                });
+                packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
+                var job = new HeadJob(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, packs.Keys, packs.Values, valid, d);
+                backend.For(blocks, blk => job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ)));
             }
         }
+        if (shortSequences.Count == 0) return;
+        // Short sequences (the text encoder, packed batches of small clips): every (sequence, head) pair in one
+        // parallel loop, each packing its own K/V, so many short sequences cost one dispatch, not one each.
+        backend.For(shortSequences.Count * h, task =>
+        {
+            int b = shortSequences[task / h], head = task % h;
+            int q0 = plan.QueryOffsets[b], rows = plan.QueryOffsets[b + 1] - q0, k0 = plan.KeyOffsets[b], valid = plan.ValidKeys[b];
+            using var packs = new HeadPacks(valid, d);
+            packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
+            var job = new HeadJob(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, packs.Keys, packs.Values, valid, d);
+            for (int blk = 0; blk * BQ < rows; blk++) job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ));
+        });
     }
 
     /// <summary>One head's keys and values packed as micro-kernel panels (native, 64-byte aligned).</summary>

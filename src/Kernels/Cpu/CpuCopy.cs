@@ -85,7 +85,8 @@ internal static unsafe class CpuCopy
     {
         DType.F32 => ((float*)s.Pointer)[i],
         DType.F16 => (float)((Half*)s.Pointer)[i],
-        _ => BitConverter.Int32BitsToSingle(((ushort*)s.Pointer)[i] << 16),
+        DType.BF16 => BitConverter.Int32BitsToSingle(((ushort*)s.Pointer)[i] << 16),
+        _ => throw new NotSupportedException($"Copy does not convert {s.DType} elements"),
     };
 
     private static void Write(HostStorage s, long i, float v)
@@ -94,7 +95,8 @@ internal static unsafe class CpuCopy
         {
             case DType.F32: ((float*)s.Pointer)[i] = v; break;
             case DType.F16: ((Half*)s.Pointer)[i] = (Half)v; break;
-            default: ((ushort*)s.Pointer)[i] = BFloat16.FromFloat(v); break;
+            case DType.BF16: ((ushort*)s.Pointer)[i] = BFloat16.FromFloat(v); break;
+            default: throw new NotSupportedException($"Copy does not convert to {s.DType} elements");
         }
     }
 }

@@ -114,7 +114,7 @@ internal static unsafe class HostArgs
                 Bf16ToFloat((ushort*)s.Pointer + offset, dst, count);
                 break;
             default:
-                throw new NotSupportedException(s.DType.ToString());
+                throw new NotSupportedException($"the CPU kernels do not read {s.DType} elements");
         }
     }
 

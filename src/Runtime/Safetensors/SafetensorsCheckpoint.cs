@@ -6,7 +6,7 @@ namespace Sora.Runtime.Safetensors;
 /// A checkpoint made of one .safetensors file or of shards listed by a *.safetensors.index.json
 /// ("weight_map": tensor name → shard file). Tensors are looked up by name across shards.
 /// </summary>
-public sealed class SafetensorsCheckpoint : IDisposable
+public sealed class SafetensorsCheckpoint : ITensorSource
 {
     private readonly List<SafetensorsFile> _files = new();
     private readonly Dictionary<string, SafetensorsFile> _byName = new(StringComparer.Ordinal);
@@ -24,6 +24,14 @@ public sealed class SafetensorsCheckpoint : IDisposable
     public Tensor Get(string name) => FileOf(name).Get(name);
 
     public string FileOfTensor(string name) => FileOf(name).Path;
+
+    string ITensorSource.FileOf(string name) => FileOfTensor(name);
+
+    public (DType DType, int[] Shape) Describe(string name)
+    {
+        var entry = GetEntry(name);
+        return (entry.DType, entry.Shape);
+    }
 
     private SafetensorsFile FileOf(string name)
         => _byName.TryGetValue(name, out var f) ? f : throw new SafetensorsException(Source, name, "no such tensor in this checkpoint");

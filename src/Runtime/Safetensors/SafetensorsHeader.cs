@@ -128,7 +128,7 @@ internal sealed class SafetensorsHeader
             if (shape is null) throw Error(name, "missing shape");
             if (offsets is null) throw Error(name, "missing data_offsets");
             if (!DTypes.TryParseSafetensorsName(dtypeName, out var dtype))
-                throw Error(name, $"dtype {Shorten(dtypeName)} is not supported (F32, F16 and BF16 are)");
+                throw Error(name, $"dtype {Shorten(dtypeName)} is not supported (F32, F16, BF16, F8_E4M3 and F8_E5M2 are)");
 
             var (begin, end) = (offsets[0], offsets[1]);
             if (end < begin) throw Error(name, $"data_offsets [{begin}, {end}] end before they begin");

@@ -3,19 +3,20 @@ using System.Diagnostics;
 using System.Globalization;
 using Sora.Kernels;
 using Sora.Native.Pipeline;
+using Sora.Native.Video;
 using Sora.Runtime;
 using Sora.Runtime.Safetensors;
 
 namespace Sora.Cli;
 
-/// <summary><c>sora generate "prompt"</c>: text to video with the Wan2.1 pipeline.</summary>
+/// <summary>
+/// <c>sora generate "prompt"</c>: text to video, image to video (<c>--image</c>), editing a clip by prompt
+/// (<c>--video --strength</c>) and continuing one (<c>--extend --extend-frames</c>), with Wan2.1 and Wan2.2 models.
+/// </summary>
 public static class GenerateCommand
 {
     public static readonly string[] Schedulers = ["unipc", "euler"];
     public static readonly string[] OutputTypes = ["video", "latent"];
-
-    /// <summary>Wan's VAE: 4 frames per latent frame after the first, 8 pixels per latent pixel.</summary>
-    private const int TemporalScale = 4, SpatialScale = 8;
 
     private const string ModelDefault = "Default: the model's (its " + GenerationDefaults.FileName + "), else Wan2.1's";
 
@@ -23,7 +24,8 @@ public static class GenerateCommand
         Argument<string?> Prompt, Option<string?> NegativePrompt, Option<string?> Model, Option<int> Frames, Option<int> Height,
         Option<int> Width, Option<int> Steps, Option<double> Guidance, Option<long> Seed, Option<string> Scheduler,
         Option<string> Device, Option<string?> Out, Option<int> Fps, Option<string?> Latents, Option<string?> PromptEmbeds,
-        Option<string?> NegativePromptEmbeds, Option<string> OutputType);
+        Option<string?> NegativePromptEmbeds, Option<string> OutputType, Option<string?> Image, Option<string?> Video,
+        Option<double> Strength, Option<string?> Extend, Option<int> ExtendFrames, Option<bool> Join);
 
     public static Command Build(CliContext context)
     {
@@ -49,12 +51,19 @@ public static class GenerateCommand
             new Option<string?>("--latents") { Description = "Initial noise [C, T, h, w] or [1, C, T, h, w] from a .safetensors file (tensor 'latents' or its only tensor).", HelpName = "FILE" },
             new Option<string?>("--prompt-embeds") { Description = "Prompt embedding [512, d] or [1, 512, d] from a .safetensors file (see encode-prompt) instead of encoding the prompt.", HelpName = "FILE" },
             new Option<string?>("--negative-prompt-embeds") { Description = "Negative prompt embedding from a .safetensors file.", HelpName = "FILE" },
-            new Option<string>("--output-type") { Description = "video, or latent to save the final latents [1, C, T, h, w] (no VAE decode).", DefaultValueFactory = _ => "video", HelpName = "video|latent" });
+            new Option<string>("--output-type") { Description = "video, or latent to save the final latents [1, C, T, h, w] (no VAE decode).", DefaultValueFactory = _ => "video", HelpName = "video|latent" },
+            new Option<string?>("--image", "-i") { Description = "Image to video: a PNG or JPEG that becomes the first frame (fitted to the size: aspect kept, centre-cropped; with no size given the size follows its aspect ratio).", HelpName = "FILE" },
+            new Option<string?>("--video") { Description = "Edit a clip by the prompt (video to video): a PNG/JPEG, a folder of frames, .y4m, .gif or .mp4 (ffmpeg). Frames default to the clip's (4k+1).", HelpName = "PATH" },
+            new Option<double>("--strength") { Description = "With --video: how much of the schedule is run again, in (0, 1]; 1 redraws from noise. Default 0.8.", HelpName = "S" },
+            new Option<string?>("--extend") { Description = "Continue a clip (same inputs as --video): its last --extend-frames frames start the new clip.", HelpName = "PATH" },
+            new Option<int>("--extend-frames") { Description = "With --extend: how many of the clip's last frames are kept as the start, 4k+1. Default 5.", HelpName = "N" },
+            new Option<bool>("--join") { Description = "With --extend: write the source clip followed by the continuation as one clip." });
 
-        var command = new Command("generate", "Generate a video from a text prompt.")
+        var command = new Command("generate", "Generate a video from a text prompt, optionally from an image or a clip.")
         {
             o.Prompt, o.NegativePrompt, o.Model, o.Frames, o.Height, o.Width, o.Steps, o.Guidance, o.Seed, o.Scheduler,
             o.Device, o.Out, o.Fps, o.Latents, o.PromptEmbeds, o.NegativePromptEmbeds, o.OutputType,
+            o.Image, o.Video, o.Strength, o.Extend, o.ExtendFrames, o.Join,
         };
         command.SetAction(parse => Run(context, parse, o));
         return command;
@@ -79,13 +88,21 @@ public static class GenerateCommand
         string? promptEmbedsPath = parse.GetValue(o.PromptEmbeds);
         if (prompt is null && promptEmbedsPath is null) throw new UsageException("generate: give a prompt (or --prompt-embeds FILE)");
 
+        var sources = Sources.Check(parse, o);
+        if (parse.GetValue(o.Join) && (latentOut || sources.Role != VideoRole.Extend))
+            throw new UsageException("--join: only with --extend and a video output");
+
         var target = OutputTarget.Parse(parse.GetValue(o.Out) ?? (latentOut ? OutputTarget.DefaultLatents : OutputTarget.DefaultVideo), latentOut);
         target.EnsureWritable();
 
         string modelDir = ModelLocator.Resolve(parse.GetValue(o.Model));
         var defaults = GenerationDefaults.Load(modelDir);
+        var geometry = ModelGeometry.Load(modelDir);
+        sources.CheckExtendFrames(geometry);
+        var source = sources.Read();
         using var latents = Load(parse.GetValue(o.Latents), "latents", "--latents");
-        var (frames, height, width) = Size(parse, o, latents, defaults);
+        var (frames, height, width) = Size(parse, o, latents, defaults, geometry, source, sources);
+        sources.CheckLength(source, frames);
         using var promptEmbeds = Load(promptEmbedsPath, "prompt_embeds", "--prompt-embeds");
         using var negativeEmbeds = Load(parse.GetValue(o.NegativePromptEmbeds), "negative_prompt_embeds", "--negative-prompt-embeds");
         int stepCount = steps ?? defaults.Steps, frameRate = fps ?? defaults.Fps;
@@ -96,9 +113,6 @@ public static class GenerateCommand
         using var backend = Commands.CreateBackend(device);
         using var pipeline = WanPipeline.Load(modelDir, backend);
         context.Ct.ThrowIfCancellationRequested();
-        // Status lines start only once the model has loaded, so a load failure stays a single error line.
-        context.Err.WriteLine($"sora: loaded {modelDir} on {backend.Device.Name} ({backend.Device.Kind}) in {clock.Elapsed.TotalSeconds:0.0} s");
-        context.Err.WriteLine($"sora: {frames} frames {width}x{height}, {stepCount} {scheduler} steps, guidance {scale.ToString(CultureInfo.InvariantCulture)}");
 
         var options = new GenerationOptions
         {
@@ -115,8 +129,17 @@ public static class GenerateCommand
             PromptEmbeds = promptEmbeds,
             NegativePromptEmbeds = negativeEmbeds,
             OutputType = latentOut ? OutputType.Latent : OutputType.Video,
+            Image = sources.Role is null ? source : null,
+            Video = sources.Role is null ? null : source,
+            VideoRole = sources.Role ?? VideoRole.Edit,
+            Strength = sources.Strength,
+            ExtendFrames = sources.ExtendFrames,
         };
-        var result = pipeline.Generate(options, ProgressBar.For(context.Err), context.Ct);
+        Rejected(() => pipeline.Validate(options));
+        // Status lines start only once the model has loaded and taken the request, so a refusal stays a single error line.
+        context.Err.WriteLine($"sora: loaded {modelDir} on {backend.Device.Name} ({backend.Device.Kind}) in {clock.Elapsed.TotalSeconds:0.0} s");
+        context.Err.WriteLine($"sora: {sources.Describe()}{frames} frames {width}x{height}, {stepCount} {scheduler} steps, guidance {scale.ToString(CultureInfo.InvariantCulture)}");
+        var result = Rejected(() => pipeline.Generate(options, ProgressBar.For(context.Err), context.Ct));
         using var final = result.Latents ?? throw new InvalidOperationException("the pipeline returned no latents");
         context.Ct.ThrowIfCancellationRequested();
         string seedNote = result.Seed is { } s ? $", seed {s}" : "";
@@ -131,6 +154,12 @@ public static class GenerateCommand
         else
         {
             var video = result.Video ?? throw new InvalidOperationException("the pipeline returned no video");
+            if (parse.GetValue(o.Join))
+            {
+                // The continuation re-creates the clip's last frames, so the source stops where it begins.
+                var fitted = FrameFit.ResizeCenterCrop(source!, width, height);
+                video = fitted.Slice(0, fitted.Frames - sources.ExtendFrames).Concat(video);
+            }
             target.WriteVideo(video, frameRate, context.Ct);
             context.Out.WriteLine($"wrote {target.Describe()}: {video.Frames} frames {video.Width}x{video.Height} at {frameRate} fps in {clock.Elapsed.TotalSeconds:0.0} s{seedNote}");
         }
@@ -138,27 +167,122 @@ public static class GenerateCommand
     }
 
     /// <summary>
-    /// Frames and size from the options, or from --latents' shape where not given (both must agree), else the model's defaults.
+    /// Frames and size from the options, or from --latents' shape where not given (both must agree); else a source
+    /// clip's frame count (editing) and an image's or clip's aspect ratio; else the model's defaults. The scale
+    /// factors and the size multiple are the model's.
     /// </summary>
-    private static (int Frames, int Height, int Width) Size(ParseResult parse, Options o, Tensor? latents, GenerationDefaults defaults)
+    private static (int Frames, int Height, int Width) Size(ParseResult parse, Options o, Tensor? latents, GenerationDefaults defaults,
+        ModelGeometry geometry, VideoFrames? source, Sources sources)
     {
         int? frames = Value(parse, o.Frames), height = Value(parse, o.Height), width = Value(parse, o.Width);
+        int temporal = geometry.TemporalFactor, multiple = geometry.SizeMultiple;
         if (latents is not null)
         {
             if (latents.Rank is not (4 or 5) || (latents.Rank == 5 && latents.Dim(0) != 1))
                 throw new UsageException($"--latents: expected shape [C, T, h, w] or [1, C, T, h, w], got {latents.ShapeString}");
             int t = latents.Dim(-3), h = latents.Dim(-2), w = latents.Dim(-1);
-            (int F, int H, int W) fromLatents = (TemporalScale * (t - 1) + 1, SpatialScale * h, SpatialScale * w);
+            (int F, int H, int W) fromLatents = (temporal * (t - 1) + 1, geometry.SpatialFactor * h, geometry.SpatialFactor * w);
             if ((frames ?? fromLatents.F) != fromLatents.F || (height ?? fromLatents.H) != fromLatents.H || (width ?? fromLatents.W) != fromLatents.W)
                 throw new UsageException($"--latents {latents.ShapeString} make {fromLatents.F} frames of {fromLatents.W}x{fromLatents.H}, "
                     + $"which disagrees with --frames/--height/--width");
             (frames, height, width) = fromLatents;
         }
+        if (source is not null)
+        {
+            if (frames is null && sources.Role == VideoRole.Edit) frames = (source.Frames - 1) / temporal * temporal + 1;
+            if (height is null && width is null)
+            {
+                long area = (long)defaults.Width * defaults.Height;
+                (width, height) = FrameFit.BestOutputSize(source.Width, source.Height, area, multiple, multiple);
+            }
+        }
         int f = frames ?? defaults.Frames, hh = height ?? defaults.Height, ww = width ?? defaults.Width;
-        if (f < 1 || (f - 1) % TemporalScale != 0) throw new UsageException($"--frames must be 4k+1 (1, 5, 9, ..., 81), got {f}");
-        if (hh < 16 || hh % 16 != 0) throw new UsageException($"--height must be a positive multiple of 16, got {hh}");
-        if (ww < 16 || ww % 16 != 0) throw new UsageException($"--width must be a positive multiple of 16, got {ww}");
+        if (f < 1 || (f - 1) % temporal != 0) throw new UsageException($"--frames must be {temporal}k+1 (1, {1 + temporal}, {1 + 2 * temporal}, ...), got {f}");
+        if (hh < multiple || hh % multiple != 0) throw new UsageException($"--height must be a positive multiple of {multiple} for this model, got {hh}");
+        if (ww < multiple || ww % multiple != 0) throw new UsageException($"--width must be a positive multiple of {multiple} for this model, got {ww}");
         return (f, hh, ww);
+    }
+
+    /// <summary>Runs a pipeline call; an option it rejects (a request too large for the device, say) is a usage error naming the flag.</summary>
+    private static T Rejected<T>(Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (ArgumentException e) when (e.ParamName is { } name && Flags.TryGetValue(name, out string? flag))
+        {
+            throw new UsageException($"{flag}: {e.Message.Replace($" (Parameter '{name}')", "")}");
+        }
+    }
+
+    /// <summary>The flag of each GenerationOptions property the pipeline may name.</summary>
+    private static readonly Dictionary<string, string> Flags = new()
+    {
+        ["Frames"] = "--frames", ["Height"] = "--height", ["Width"] = "--width", ["Steps"] = "--steps", ["Guidance"] = "--guidance",
+        ["Latents"] = "--latents", ["PromptEmbeds"] = "--prompt-embeds", ["NegativePromptEmbeds"] = "--negative-prompt-embeds",
+        ["Image"] = "--image", ["Video"] = "--video/--extend", ["Strength"] = "--strength", ["ExtendFrames"] = "--extend-frames",
+    };
+
+    /// <summary>--image, --video or --extend with their settings, checked before the model is read.</summary>
+    private sealed record Sources(string? Path, string Flag, VideoRole? Role, double Strength, int ExtendFrames)
+    {
+        public static Sources Check(ParseResult parse, Options o)
+        {
+            string? image = parse.GetValue(o.Image), video = parse.GetValue(o.Video), extend = parse.GetValue(o.Extend);
+            int given = (image is null ? 0 : 1) + (video is null ? 0 : 1) + (extend is null ? 0 : 1);
+            if (given > 1) throw new UsageException("--image, --video and --extend: give at most one of them");
+            double? strength = Value(parse, o.Strength);
+            if (strength is not null && video is null) throw new UsageException("--strength: only with --video");
+            if (strength is { } s && !(s > 0 && s <= 1)) throw new UsageException($"--strength must be in (0, 1], got {s.ToString(CultureInfo.InvariantCulture)}");
+            int? extendFrames = Value(parse, o.ExtendFrames);
+            if (extendFrames is not null && extend is null) throw new UsageException("--extend-frames: only with --extend");
+            var defaults = new GenerationOptions();
+            if (image is not null) return new Sources(image, "--image", null, defaults.Strength, defaults.ExtendFrames);
+            if (video is not null) return new Sources(video, "--video", VideoRole.Edit, strength ?? defaults.Strength, defaults.ExtendFrames);
+            if (extend is not null) return new Sources(extend, "--extend", VideoRole.Extend, defaults.Strength, extendFrames ?? defaults.ExtendFrames);
+            return new Sources(null, "", null, defaults.Strength, defaults.ExtendFrames);
+        }
+
+        public void CheckExtendFrames(ModelGeometry geometry)
+        {
+            int temporal = geometry.TemporalFactor;
+            if (Role == VideoRole.Extend && (ExtendFrames < 1 || (ExtendFrames - 1) % temporal != 0))
+                throw new UsageException($"--extend-frames must be {temporal}k+1 (1, {1 + temporal}, {1 + 2 * temporal}, ...), got {ExtendFrames}");
+        }
+
+        /// <summary>The image or clip, decoded (null without one); a file that does not decode is a usage error naming the flag.</summary>
+        public VideoFrames? Read()
+        {
+            if (Path is null) return null;
+            try
+            {
+                return Role is null ? VideoInput.ReadImage(Path) : VideoInput.ReadClip(Path);
+            }
+            catch (VideoInputException e)
+            {
+                throw new UsageException($"{Flag} {e.Message}");
+            }
+        }
+
+        public void CheckLength(VideoFrames? clip, int frames)
+        {
+            if (clip is null || Role is null) return;
+            if (Role == VideoRole.Extend && clip.Frames < ExtendFrames)
+                throw new UsageException($"--extend {Path}: the clip has {clip.Frames} frames, fewer than --extend-frames {ExtendFrames}");
+            if (Role == VideoRole.Extend && ExtendFrames >= frames)
+                throw new UsageException($"--extend-frames {ExtendFrames} must be fewer than the {frames} frames of the new clip (--frames)");
+            if (Role == VideoRole.Edit && clip.Frames < frames)
+                throw new UsageException($"--video {Path}: the clip has {clip.Frames} frames, fewer than the {frames} asked for (--frames)");
+        }
+
+        public string Describe() => Role switch
+        {
+            null when Path is null => "",
+            null => $"image {Path}, ",
+            VideoRole.Edit => $"editing {Path} at strength {Strength.ToString(CultureInfo.InvariantCulture)}, ",
+            _ => $"extending {Path} from its last {ExtendFrames} frames, ",
+        };
     }
 
     /// <summary>Whether the option was typed on the command line (not just its default).</summary>

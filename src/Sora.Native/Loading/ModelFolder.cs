@@ -17,6 +17,13 @@ public sealed record ModelFolder(
 {
     public const string ManifestName = "model_index.json";
 
+    /// <summary>
+    /// model_index.json's <c>expand_timesteps</c> (Wan2.2 TI2V): the model's own text-to-video gives every token its
+    /// timestep. With no known frames every token has the same one, so it changes nothing then; image-to-video and
+    /// extension always give known tokens timestep 0 (the TI2V rule), whatever this says.
+    /// </summary>
+    public bool ExpandTimesteps { get; init; }
+
     /// <summary>Checks the layout and names the first missing or malformed part in a <see cref="ModelLoadException"/>.</summary>
     public static ModelFolder Open(string modelDir)
     {
@@ -25,7 +32,7 @@ public sealed record ModelFolder(
         string manifest = Path.Combine(modelDir, ManifestName);
         if (!File.Exists(manifest))
             throw new ModelLoadException($"{manifest}: not found ({modelDir} is not a diffusers model folder)");
-        CheckManifest(manifest);
+        bool expandTimesteps = CheckManifest(manifest);
 
         string Required(string name)
         {
@@ -42,15 +49,22 @@ public sealed record ModelFolder(
         string transformer = Required("transformer"), vae = Required("vae"), scheduler = Required("scheduler");
         string schedulerConfig = Path.Combine(scheduler, "scheduler_config.json");
         string schedulerClass = ConfigJson.Load(schedulerConfig, "scheduler config").RequiredString("_class_name");
-        return new ModelFolder(modelDir, transformer, vae, schedulerConfig, schedulerClass, Optional("text_encoder"), Optional("tokenizer"));
+        return new ModelFolder(modelDir, transformer, vae, schedulerConfig, schedulerClass, Optional("text_encoder"), Optional("tokenizer"))
+        {
+            ExpandTimesteps = expandTimesteps,
+        };
     }
 
-    /// <summary>The manifest must be a JSON object for a Wan pipeline; components and unknown keys are not interpreted.</summary>
-    private static void CheckManifest(string path)
+    /// <summary>
+    /// The manifest must be a JSON object for a Wan pipeline; components and unknown keys are not interpreted.
+    /// Returns its expand_timesteps flag.
+    /// </summary>
+    private static bool CheckManifest(string path)
     {
         var config = ConfigJson.Load(path, "model index");
         string? className = config.String("_class_name");
         if (className is not null && !className.StartsWith("Wan", StringComparison.Ordinal))
             throw new ModelLoadException($"{path}: _class_name is '{className}', expected a Wan pipeline (WanPipeline)");
+        return config.Bool("expand_timesteps", false);
     }
 }

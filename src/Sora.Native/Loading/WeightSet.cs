@@ -1,5 +1,4 @@
 using Sora.Runtime;
-using Sora.Runtime.Safetensors;
 
 namespace Sora.Native.Loading;
 
@@ -7,18 +6,19 @@ namespace Sora.Native.Loading;
 public sealed class ModelLoadException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Binds a checkpoint's tensors to a model by exact name and shape, moving each to the backend once.
+/// Binds a tensor source's tensors (a safetensors checkpoint, or any other <see cref="ITensorSource"/>) to a model by
+/// exact name and shape, moving each to the backend once.
 /// Every name must be taken exactly once: <see cref="EnsureAllBound"/> reports tensors the model did not use.
 /// Weights keep their stored dtype (bf16 stays bf16).
 /// </summary>
 public sealed class WeightSet : IDisposable
 {
-    private readonly SafetensorsCheckpoint _checkpoint;
+    private readonly ITensorSource _checkpoint;
     private readonly IBackend _backend;
     private readonly HashSet<string> _bound = new(StringComparer.Ordinal);
     private readonly List<Tensor> _owned = new();
 
-    public WeightSet(SafetensorsCheckpoint checkpoint, IBackend backend)
+    public WeightSet(ITensorSource checkpoint, IBackend backend)
     {
         _checkpoint = checkpoint;
         _backend = backend;
@@ -33,9 +33,9 @@ public sealed class WeightSet : IDisposable
     {
         if (!_checkpoint.Contains(name))
             throw new ModelLoadException($"{_checkpoint.Source}: missing tensor '{name}' (expected shape [{string.Join(", ", shape)}])");
-        var entry = _checkpoint.GetEntry(name);
-        if (!entry.Shape.SequenceEqual(shape))
-            throw new ModelLoadException($"{_checkpoint.FileOfTensor(name)}: tensor '{name}' has shape [{string.Join(", ", entry.Shape)}], expected [{string.Join(", ", shape)}]");
+        var stored = _checkpoint.Describe(name).Shape;
+        if (!stored.SequenceEqual(shape))
+            throw new ModelLoadException($"{_checkpoint.FileOf(name)}: tensor '{name}' has shape [{string.Join(", ", stored)}], expected [{string.Join(", ", shape)}]");
         if (!_bound.Add(name))
             throw new ModelLoadException($"{_checkpoint.Source}: tensor '{name}' bound twice");
         var host = _checkpoint.Get(name);

@@ -9,9 +9,11 @@ using Sora.Runtime;
 namespace Sora.Native.Pipeline;
 
 /// <summary>
-/// Wan2.1 text-to-video (diffusers' WanPipeline): prompt → UMT5 embeddings (real tokens, zero rows to 512) →
-/// flow-matching denoising with classifier-free guidance (both prompts in one packed transformer pass) →
-/// de-normalised latents (x·std + mean) → VAE decode → frames in [0, 1].
+/// Wan2.1 and Wan2.2 video generation (diffusers' WanPipeline, WanImageToVideoPipeline with expand_timesteps,
+/// WanVideoToVideoPipeline): prompt → UMT5 embeddings (real tokens, zero rows to 512) → flow-matching denoising with
+/// classifier-free guidance (both prompts in one packed transformer pass) → de-normalised latents (x·std + mean) →
+/// VAE decode → frames in [0, 1]. Conditioning is one mechanism: known latent frames at the start of the clip
+/// (<see cref="KnownFrames"/>: an image, or the tail of a clip to extend), or a clip noised part-way (editing).
 /// The transformer and VAE are loaded with the pipeline; the tokenizer and text encoder when a prompt is first
 /// encoded, and the encoder is released again after encoding unless <see cref="KeepTextEncoder"/> is set.
 /// </summary>
@@ -24,6 +26,8 @@ public sealed class WanPipeline : IDisposable
     private SentencePieceTokenizer? _tokenizer;
     private Umt5Encoder? _textEncoder;
     private bool _disposed;
+    private WanTextContext? _joined;
+    private GenerationJob[] _joinedJobs = [];
 
     private WanPipeline(ModelFolder folder, GenerationDefaults defaults, IBackend backend, WanTransformer transformer, WanVae vae)
     {
@@ -70,71 +74,242 @@ public sealed class WanPipeline : IDisposable
         }
     }
 
-    /// <summary>Runs one request. Throws <see cref="ArgumentException"/> naming the option for invalid options and
-    /// <see cref="OperationCanceledException"/> when <paramref name="ct"/> is cancelled (checked before every step).</summary>
+    /// <summary>Runs one request. Throws <see cref="ArgumentException"/> naming the option for invalid options (a request
+    /// too large for the device included, before any work) and <see cref="OperationCanceledException"/> when
+    /// <paramref name="ct"/> is cancelled (checked before every step).</summary>
     public GenerationResult Generate(GenerationOptions options, IProgress<StepProgress>? progress = null, CancellationToken ct = default)
+    {
+        using var job = Start(options, progress, ct);
+        while (!job.IsFinished)
+        {
+            ct.ThrowIfCancellationRequested();
+            Step([job]);
+        }
+        ct.ThrowIfCancellationRequested();
+        return Finish(job);
+    }
+
+    /// <summary>
+    /// Begins a request: checks it (as <see cref="Validate"/>), encodes its prompts and any image or clip, and draws
+    /// its noise; the returned job is then advanced by <see cref="Step"/> and decoded by <see cref="Finish"/>.
+    /// </summary>
+    public GenerationJob Start(GenerationOptions options, IProgress<StepProgress>? progress = null, CancellationToken ct = default)
+    {
+        int[] latentShape = Validate(options);
+        bool guided = options.Guidance > 1.0;
+        ct.ThrowIfCancellationRequested();
+        var scheduler = FlowSchedulers.Create(options.Scheduler, Folder.SchedulerConfigPath, _backend);
+        WanTextContext? context = null;
+        Tensor? latents = null;
+        KnownFrames? known = null;
+        try
+        {
+            scheduler.SetTimesteps(options.Steps, FirstStep(options));
+            context = EncodePrompts(options, guided, ct);
+            (latents, long? seed) = InitialLatents(options, latentShape);
+            known = KnownLatents(options);
+            if (options.Video is { } clip && options.VideoRole == VideoRole.Edit) NoiseClip(clip, options, latents, scheduler);
+            return new GenerationJob(_backend, options, scheduler, context, latents, known, seed, Transformer.Config.PatchSize, progress);
+        }
+        catch
+        {
+            known?.Dispose();
+            latents?.Dispose();
+            context?.Dispose();
+            scheduler.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// One denoising step of every job, in one packed transformer pass (patch n' pack): each job's latents (known
+    /// frames blended in, their tokens at timestep 0) under its prompt and, with guidance, its negative prompt, each
+    /// sequence with its own grid and timesteps; then each job's guidance and its own scheduler update. Jobs may differ
+    /// in size, length, step and settings; a job's result does not depend on the others in the pass.
+    /// </summary>
+    public void Step(IReadOnlyList<GenerationJob> jobs)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (jobs.Count == 0) return;
+        var sequences = new List<PackedSequence>();
+        foreach (var job in jobs)
+        {
+            if (job.IsFinished) throw new ArgumentException("a finished job cannot be stepped", nameof(jobs));
+            var input = job.Input(_backend);
+            sequences.Add(input);
+            if (job.Guided) sequences.Add(input);
+        }
+        var predicted = Transformer.Forward(sequences, JoinedContext(jobs));
+        try
+        {
+            int k = 0;
+            foreach (var job in jobs)
+            {
+                var cond = predicted[k++];
+                var uncond = job.Guided ? predicted[k++] : null;
+                job.Advance(_backend, cond, uncond);
+            }
+        }
+        finally
+        {
+            foreach (var p in predicted) p.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The jobs' prompts as one context: one job's own, or a joined copy kept while the same jobs keep stepping together
+    /// (a continuous batch changes only when a job joins or leaves).
+    /// </summary>
+    private WanTextContext JoinedContext(IReadOnlyList<GenerationJob> jobs)
+    {
+        if (jobs.Count == 1) return jobs[0].Context;
+        if (_joined is null || !_joinedJobs.SequenceEqual(jobs))
+        {
+            _joined?.Dispose();
+            _joined = null;
+            _joined = Transformer.Concat(jobs.Select(j => j.Context).ToArray());
+            _joinedJobs = jobs.ToArray();
+        }
+        return _joined;
+    }
+
+    /// <summary>The result of a finished job: the final latents and, unless only latents were asked for, the decoded video.</summary>
+    public GenerationResult Finish(GenerationJob job)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(job);
+        if (!job.IsFinished) throw new ArgumentException($"the job has run {job.StepsDone} of {job.TotalSteps} steps", nameof(job));
+        var hostLatents = _backend.ToHost(job.Latents);
+        try
+        {
+            var video = job.Options.OutputType == OutputType.Video ? Decode(job.Latents) : null;
+            return new GenerationResult { Video = video, Latents = hostLatents, Seed = job.Seed };
+        }
+        catch
+        {
+            hostLatents.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Checks a request without doing any of its work — every option, and that the device can hold it (see
+    /// <see cref="MemoryEstimate"/>) — and returns its latent shape [C, T, h, w]. Throws like <see cref="Generate"/>.
+    /// </summary>
+    public int[] Validate(GenerationOptions options)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(options);
         int[] latentShape = LatentShape(options);
-        bool guided = options.Guidance > 1.0;
-        var clock = Stopwatch.StartNew();
-        ct.ThrowIfCancellationRequested();
+        CheckSources(options);
+        Estimate(options, latentShape, options.Guidance > 1.0).EnsureFits(_backend.Device.MemoryBytes, _backend.Device.Name,
+            $"{options.Frames} frames of {options.Width}x{options.Height}", nameof(options.Frames));
+        return latentShape;
+    }
 
-        using var scheduler = FlowSchedulers.Create(options.Scheduler, Folder.SchedulerConfigPath, _backend);
-        using var context = EncodePrompts(options, guided, ct);
-        (Tensor latents, long? seed) = InitialLatents(options, latentShape);
-        using (latents)
+    /// <summary>
+    /// The size multiple of this model's frames (VAE spatial factor × transformer patch: 16 for Wan2.1, 32 for Wan2.2)
+    /// and the output size for an image or clip of <paramref name="sourceWidth"/>×<paramref name="sourceHeight"/>
+    /// when none is asked for: its aspect ratio within the model's default pixel count (Wan2.2's best_output_size).
+    /// </summary>
+    public (int Width, int Height) SizeFor(int sourceWidth, int sourceHeight)
+    {
+        int multiple = SizeMultiple;
+        return FrameFit.BestOutputSize(sourceWidth, sourceHeight, (long)Defaults.Width * Defaults.Height, multiple, multiple);
+    }
+
+    /// <summary>How this model's pixels map to latents and tokens.</summary>
+    public ModelGeometry Geometry => ModelGeometry.From(Transformer.Config, Vae.Config);
+
+    /// <summary>Height and width must be multiples of this: VAE spatial factor × the transformer's spatial patch.</summary>
+    public int SizeMultiple => Geometry.SizeMultiple;
+
+    /// <summary>The working-memory estimate of a request (see <see cref="MemoryEstimate"/>).</summary>
+    public MemoryEstimate Estimate(GenerationOptions options, int[] latentShape, bool guided)
+        => MemoryEstimate.For(Transformer.Config, Vae.Config, latentShape, options.Frames, options.Height, options.Width,
+            guided ? 2 : 1, decode: options.OutputType == OutputType.Video, encode: options.Image is not null || options.Video is not null);
+
+    /// <summary>An image or a clip, not both; a clip long enough for its role; strength and extension sizes in range.</summary>
+    private void CheckSources(GenerationOptions o)
+    {
+        if (o.Image is not null && o.Video is not null)
+            throw new ArgumentException("Image and Video cannot be given together (image to video or a source clip, not both)", nameof(o.Image));
+        if (o.Image is { } image && image.Frames != 1)
+            throw new ArgumentException($"Image must be one frame, got {image.Frames}", nameof(o.Image));
+        if (o.Video is not { } clip) return;
+        int temporal = Vae.Config.TemporalFactor;
+        if (o.VideoRole == VideoRole.Edit)
         {
-            Denoise(latents, context, scheduler, options, guided, progress, clock, ct);
-            ct.ThrowIfCancellationRequested();
-            var hostLatents = _backend.ToHost(latents);
-            try
-            {
-                var video = options.OutputType == OutputType.Video ? Decode(latents) : null;
-                return new GenerationResult { Video = video, Latents = hostLatents, Seed = seed };
-            }
-            catch
-            {
-                hostLatents.Dispose();
-                throw;
-            }
+            if (!(o.Strength > 0 && o.Strength <= 1))
+                throw new ArgumentException($"Strength = {o.Strength} must be in (0, 1]", nameof(o.Strength));
+            if ((int)(o.Steps * o.Strength) < 1)
+                throw new ArgumentException($"Strength = {o.Strength} keeps no step of {o.Steps}: raise the strength or the steps", nameof(o.Strength));
+            if (clip.Frames < o.Frames)
+                throw new ArgumentException($"Video has {clip.Frames} frames, fewer than the {o.Frames} frames asked for", nameof(o.Video));
+        }
+        else
+        {
+            if (o.ExtendFrames < 1 || (o.ExtendFrames - 1) % temporal != 0)
+                throw new ArgumentException($"ExtendFrames = {o.ExtendFrames} must be {temporal}k+1 (1, {1 + temporal}, {1 + 2 * temporal}, ...)", nameof(o.ExtendFrames));
+            if (o.ExtendFrames >= o.Frames)
+                throw new ArgumentException($"ExtendFrames = {o.ExtendFrames} must be fewer than the {o.Frames} frames of the new clip", nameof(o.ExtendFrames));
+            if (clip.Frames < o.ExtendFrames)
+                throw new ArgumentException($"Video has {clip.Frames} frames, fewer than ExtendFrames = {o.ExtendFrames}", nameof(o.ExtendFrames));
         }
     }
 
-    /// <summary>The denoising loop: per step one packed transformer pass, guidance, and the scheduler update in place.</summary>
-    private void Denoise(Tensor latents, WanTextContext context, IFlowScheduler scheduler, GenerationOptions options, bool guided,
-        IProgress<StepProgress>? progress, Stopwatch clock, CancellationToken ct)
+    /// <summary>Editing runs the last ⌊steps·strength⌋ steps of the schedule (diffusers' get_timesteps); everything else all.</summary>
+    private static int FirstStep(GenerationOptions o)
+        => o.Video is not null && o.VideoRole == VideoRole.Edit ? o.Steps - Math.Min((int)(o.Steps * o.Strength), o.Steps) : 0;
+
+    /// <summary>The image (image to video) or the clip's last ExtendFrames frames (extension), encoded as known frames; else null.</summary>
+    private KnownFrames? KnownLatents(GenerationOptions o)
     {
-        scheduler.SetTimesteps(options.Steps);
-        int steps = scheduler.Timesteps.Count;
-        int[] shape = latents.Shape;
-        using var velocity = guided ? _backend.Allocate(DType.F32, shape) : null;
-        for (int i = 0; i < steps; i++)
+        if (o.Image is { } image) return new KnownFrames(_backend, EncodeFrames(image, o, nameof(o.Image)));
+        if (o.Video is { } clip && o.VideoRole == VideoRole.Extend)
+            return new KnownFrames(_backend, EncodeFrames(clip.Slice(clip.Frames - o.ExtendFrames, o.ExtendFrames), o, nameof(o.Video)));
+        return null;
+    }
+
+    /// <summary>SDEdit's start: latents ← σ·noise + (1−σ)·x₀ at the first kept step, x₀ the clip's first Frames frames encoded.</summary>
+    private void NoiseClip(VideoFrames clip, GenerationOptions o, Tensor latents, IFlowScheduler scheduler)
+    {
+        using var x0 = EncodeFrames(clip.Slice(0, o.Frames), o, nameof(o.Video));
+        float sigma = scheduler.Sigmas[scheduler.FirstStep];
+        _backend.LinearCombination([sigma, 1f - sigma], [latents, x0], latents);
+    }
+
+    /// <summary>
+    /// Frames fitted to Width×Height (aspect kept, centre-cropped), VAE-encoded (posterior mean), normalised
+    /// (z − mean)/std: a new device tensor [C, 1 + (F−1)/4, h, w].
+    /// </summary>
+    private Tensor EncodeFrames(VideoFrames frames, GenerationOptions o, string option)
+    {
+        var fitted = FrameFit.ResizeCenterCrop(frames, o.Width, o.Height);
+        using var host = fitted.ToVaeInput();
+        using var pixels = _backend.ToDevice(host);
+        var (mean, logVar) = Vae.Encode(pixels);
+        logVar.Dispose();
+        using (mean)
         {
-            ct.ThrowIfCancellationRequested();
-            float timestep = scheduler.Timesteps[i];
-            using var predicted = Transformer.Forward(latents, timestep, context);
-            var cond = predicted.Slice(0, 0, 1).Reshape(shape);
-            if (velocity is not null)
-            {
-                var uncond = predicted.Slice(0, 1, 1).Reshape(shape);
-                _backend.CfgCombine(uncond, cond, (float)options.Guidance, velocity);
-            }
-            scheduler.Step(velocity ?? cond, latents);
-            progress?.Report(new StepProgress(i + 1, steps, clock.Elapsed));
-            options.OnStep?.Invoke(new StepInfo(i + 1, steps, timestep, scheduler.Sigmas[i + 1], clock.Elapsed));
+            int c = mean.Dim(0), positions = (int)(mean.ElementCount / c);
+            var scale = Vae.LatentsStd.Select(s => 1f / s).ToArray();
+            var shift = Vae.LatentsMean.Select((m, i) => -m * scale[i]).ToArray();
+            var normalised = _backend.Allocate(DType.F32, mean.Shape);
+            _backend.ChannelAffine(mean.Reshape(c, positions), scale, shift, normalised.Reshape(c, positions));
+            return normalised;
         }
     }
 
     /// <summary>[C, T, h, w] for the requested size, after checking every size option.</summary>
-    private int[] LatentShape(GenerationOptions o)
+    public int[] LatentShape(GenerationOptions o)
     {
         int spatial = Vae.Config.SpatialFactor, temporal = Vae.Config.TemporalFactor;
         int[] patch = Transformer.Config.PatchSize;
-        int multiple = spatial * Math.Max(patch[1], patch[2]);
+        int multiple = SizeMultiple;
         if (o.Frames < 1 || (o.Frames - 1) % temporal != 0)
-            throw new ArgumentException($"Frames = {o.Frames} must be {temporal}k+1 (e.g. 81)", nameof(o.Frames));
+            throw new ArgumentException($"Frames = {o.Frames} must be {temporal}k+1 (e.g. {1 + 20 * temporal})", nameof(o.Frames));
         if (o.Height < multiple || o.Height % multiple != 0)
             throw new ArgumentException($"Height = {o.Height} must be a positive multiple of {multiple}", nameof(o.Height));
         if (o.Width < multiple || o.Width % multiple != 0)
@@ -262,6 +437,7 @@ public sealed class WanPipeline : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _joined?.Dispose();
         ReleaseTextEncoder();
         Vae.Dispose();
         Transformer.Dispose();

@@ -28,9 +28,15 @@ public sealed class FlowMatchEulerScheduler : IFlowScheduler
     public IReadOnlyList<float> Timesteps => _timesteps;
     public IReadOnlyList<float> Sigmas => _sigmas;
 
-    public void SetTimesteps(int steps)
+    public int FirstStep { get; private set; }
+
+    public void SetTimesteps(int steps) => SetTimesteps(steps, 0);
+
+    public void SetTimesteps(int steps, int firstStep)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstStep);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(firstStep, steps);
         int t = NumTrainTimesteps;
         // The training table's ends (computed in f32 as in diffusers' constructor): σ_max = shift(1) = 1, σ_min = shift(1/T).
         float sigmaMax = ShiftF32(1f), sigmaMin = ShiftF32(1f / t);
@@ -47,7 +53,7 @@ public sealed class FlowMatchEulerScheduler : IFlowScheduler
             _timesteps[i] = _sigmas[i] * t;
         }
         _sigmas[steps] = 0f;
-        _stepIndex = 0;
+        _stepIndex = FirstStep = firstStep;
     }
 
     public void Step(Tensor velocity, Tensor sample)

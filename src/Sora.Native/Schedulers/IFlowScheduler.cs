@@ -11,6 +11,16 @@ public interface IFlowScheduler : IDisposable
     /// <summary>Resets the state and builds the schedule for <paramref name="steps"/> steps.</summary>
     void SetTimesteps(int steps);
 
+    /// <summary>
+    /// Builds the schedule for <paramref name="steps"/> steps and starts it at step <paramref name="firstStep"/>
+    /// (video-to-video keeps only the schedule's tail): the first <see cref="Step"/> moves from σ[firstStep], as
+    /// diffusers' schedulers do after <c>set_begin_index</c>, with no history from the skipped steps.
+    /// </summary>
+    void SetTimesteps(int steps, int firstStep);
+
+    /// <summary>The step the schedule starts at (0 unless <see cref="SetTimesteps(int, int)"/> skipped some).</summary>
+    int FirstStep { get; }
+
     /// <summary>The timesteps passed to the model (0..1000 scale), one per step.</summary>
     IReadOnlyList<float> Timesteps { get; }
 

@@ -54,9 +54,15 @@ public sealed class UniPcScheduler : IFlowScheduler
     public IReadOnlyList<float> Timesteps => _timesteps;
     public IReadOnlyList<float> Sigmas => _sigmas;
 
-    public void SetTimesteps(int steps)
+    public int FirstStep { get; private set; }
+
+    public void SetTimesteps(int steps) => SetTimesteps(steps, 0);
+
+    public void SetTimesteps(int steps, int firstStep)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(firstStep);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(firstStep, steps);
         double s = Options.FlowShift;
         int t = Options.NumTrainTimesteps;
         _sigmas = new float[steps + 1];
@@ -73,6 +79,8 @@ public sealed class UniPcScheduler : IFlowScheduler
         }
         _sigmas[steps] = 0f; // final_sigmas_type "zero"
         Reset();
+        // The first kept step has no earlier outputs: first order, no corrector (as diffusers after set_begin_index).
+        _stepIndex = FirstStep = firstStep;
     }
 
     public void Step(Tensor velocity, Tensor sample)

@@ -36,36 +36,51 @@ public static class FfmpegReader
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { "-v", "error", "-nostdin", "-i", Path.GetFullPath(path), "-map", "0:v:0", "-fps_mode", "passthrough",
+        foreach (var a in new[] { "-v", "error", "-nostdin", "-i", "file:" + Path.GetFullPath(path), "-map", "0:v:0", "-fps_mode", "passthrough",
                      "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-" })
             psi.ArgumentList.Add(a);
 
-        using var process = Process.Start(psi) ?? throw new VideoInputException(path, $"could not start {ffmpeg}");
+        using var process = Start(path, psi);
         process.StandardInput.Close();
         var stderr = process.StandardError.ReadToEndAsync();
         VideoFrames? video = null;
-        VideoInputException? failure = null;
+        Exception? failure = null;
         try
         {
             video = ReadPpmStream(path, process.StandardOutput.BaseStream);
         }
-        catch (VideoInputException e)
+        catch (Exception e) when (e is VideoInputException or IOException)
         {
             failure = e;
         }
-        finally
+        // A refused stream (too large, inconsistent) leaves ffmpeg writing into a pipe nobody reads.
+        bool killed = failure is not null && !process.HasExited;
+        if (killed) process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+        if (!killed && process.ExitCode != 0)
         {
-            // A refused stream (too large, inconsistent) leaves ffmpeg writing into a pipe nobody reads.
-            if (failure is not null && !process.HasExited) process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-        }
-        if (process.ExitCode != 0 && failure is null)
-        {
+            // ffmpeg's own last line says more than an empty stream would (no such codec, invalid data, ...).
             string message = stderr.Result.Trim().Split('\n').LastOrDefault()?.Trim() ?? "";
             throw new VideoInputException(path, $"ffmpeg could not decode the file (exit code {process.ExitCode}: {message})");
         }
-        if (failure is not null) throw failure;
-        return video!;
+        return failure switch
+        {
+            null => video!,
+            VideoInputException e => throw e,
+            _ => throw new VideoInputException(path, $"cannot read ffmpeg's output ({failure.Message})", failure),
+        };
+    }
+
+    private static Process Start(string path, ProcessStartInfo psi)
+    {
+        try
+        {
+            return Process.Start(psi) ?? throw new VideoInputException(path, $"could not start {psi.FileName}");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new VideoInputException(path, $"could not start {psi.FileName} ({e.Message})", e);
+        }
     }
 
     /// <summary>Concatenated P6 images of one size with maxval 255, as ffmpeg's ppm encoder writes them.</summary>

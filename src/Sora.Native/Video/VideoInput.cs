@@ -1,7 +1,9 @@
 using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Memory;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 
@@ -26,6 +28,19 @@ public static class VideoInput
     public const long MaxValues = 0x7FFF_FFC7; // Array.MaxLength
 
     private static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg"];
+
+    /// <summary>
+    /// ImageSharp with plain managed buffers instead of its unmanaged pool: a decode's memory is then counted by the
+    /// GC (and by the fuzz tests' allocation bound) and returned when the image is dropped.
+    /// </summary>
+    private static readonly Configuration Decoding = CreateDecoding();
+
+    private static Configuration CreateDecoding()
+    {
+        var c = Configuration.Default.Clone();
+        c.MemoryAllocator = new SimpleGcMemoryAllocator();
+        return c;
+    }
 
     /// <summary>One still image (PNG or JPEG; a GIF gives its first frame) as a 1-frame video.</summary>
     public static VideoFrames ReadImage(string path)
@@ -96,16 +111,19 @@ public static class VideoInput
         {
             using var stream = File.OpenRead(path);
             // The header first: a lying size is refused before the decoder allocates for it.
-            var info = Image.Identify(stream, out var format);
+            var info = Image.Identify(Decoding, stream, out var format);
             if (info is null || format is null) throw new VideoInputException(path, "not a PNG, JPEG or GIF image (unknown format)");
             if (format is not PngFormat and not JpegFormat and not GifFormat)
                 throw new VideoInputException(path, $"{format.Name} images are not read; give PNG, JPEG or GIF");
             CheckClipSize(path, 1, info.Height, info.Width);
+            long pixels = (long)info.Width * info.Height, most = Math.Max(FreePixels, stream.Length * MostPixelsPerByte(format));
+            if (pixels > most)
+                throw new VideoInputException(path, $"a {stream.Length}-byte {format.Name} cannot hold {info.Width}x{info.Height} pixels (corrupt header?)");
             long budget = Math.Min(maxFrames, MaxValues / (3L * info.Width * info.Height));
             stream.Position = 0;
             // One frame past the budget tells a clip that is too long from one that fits exactly.
             var decoder = format is GifFormat ? new GifDecoder { MaxFrames = (uint)(maxFrames == 1 ? 1 : budget + 1) } : null;
-            using var image = decoder is null ? Image.Load<Rgb24>(stream) : Image.Load<Rgb24>(Configuration.Default, stream, decoder);
+            using var image = decoder is null ? Image.Load<Rgb24>(Decoding, stream) : Image.Load<Rgb24>(Decoding, stream, decoder);
             if (image.Frames.Count > budget)
                 throw new VideoInputException(path, $"more than {budget} frames of {image.Width}x{image.Height}, more than one clip may hold");
             image.Mutate(x => x.AutoOrient());
@@ -122,6 +140,22 @@ public static class VideoInput
             throw new VideoInputException(path, $"cannot decode the image ({e.Message})", e);
         }
     }
+
+    /// <summary>Pixels any image may have whatever its file size.</summary>
+    private const long FreePixels = 1 << 20;
+
+    /// <summary>
+    /// More pixels per file byte than a format can encode: deflate inflates at most 1032:1 and a PNG pixel can be
+    /// 1 bit (8256); a JPEG spends at least one bit on every 8×8 block (512, doubled for margin); GIF's 12-bit LZW codes
+    /// stand for at most 4096 pixels each (2731, rounded up). A header claiming more is corrupt, and is refused before
+    /// the decoder allocates the image.
+    /// </summary>
+    private static long MostPixelsPerByte(IImageFormat format) => format switch
+    {
+        PngFormat => 8256,
+        JpegFormat => 1024,
+        _ => 4096,
+    };
 
     private static VideoFrames ToFrames(Image<Rgb24> image)
     {

@@ -4,11 +4,11 @@ using System.Text;
 namespace Sora.Native.Video;
 
 /// <summary>
-/// Reads YUV4MPEG2 (.y4m), 8-bit: 4:2:0 (C420jpeg, C420mpeg2, C420paldv, C420; chroma upsampled by repeating each
-/// sample over its 2×2 block), 4:4:4 (C444) and mono (Cmono), with BT.601 limited-range levels, the inverse of
-/// <see cref="Y4mWriter"/>: with y = (Y − 16)/219, cb = (Cb − 128)/224, cr = (Cr − 128)/224,
-/// R = y + 1.402·cr, G = y − (0.202008/0.587)·cb − (0.419198/0.587)·cr, B = y + 1.772·cb, clamped to [0, 1]
-/// (the G terms are 2·(1−Kb)·Kb and 2·(1−Kr)·Kr over Kg for Kr = 0.299, Kb = 0.114).
+/// Reads YUV4MPEG2 (.y4m), 8-bit: 4:2:0 (C420jpeg, and C420mpeg2, C420paldv, C420 read with the same siting, at
+/// most a quarter chroma sample off), 4:4:4 (C444) and mono (Cmono), with BT.601 limited-range levels, the inverse
+/// of <see cref="Y4mWriter"/>: with y = (Y − 16)/219, cb = (Cb − 128)/224, cr = (Cr − 128)/224,
+/// R = y + 2(1−Kr)·cr, G = y − 2(1−Kb)Kb/Kg·cb − 2(1−Kr)Kr/Kg·cr, B = y + 2(1−Kb)·cb for Kr = 0.299, Kb = 0.114,
+/// Kg = 1 − Kr − Kb (1.402, 0.344136, 0.714136, 1.772), clamped to [0, 1]; 4:2:0 chroma is upsampled bilinearly.
 /// The file length must match the header: every frame complete, nothing after the last.
 /// </summary>
 public static class Y4mReader
@@ -38,7 +38,7 @@ public static class Y4mReader
 
     private static VideoFrames Read(string path, FileStream file)
     {
-        var header = ReadLine(path, file, "the stream header");
+        var header = ReadLine(file) ?? throw new VideoInputException(path, $"not a YUV4MPEG2 file (no header line within {MaxLine} bytes)");
         var tokens = header.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (tokens.Length == 0 || tokens[0] != "YUV4MPEG2") throw new VideoInputException(path, "not a YUV4MPEG2 file (no 'YUV4MPEG2' signature)");
         long width = 0, height = 0;
@@ -107,50 +107,66 @@ public static class Y4mReader
 
     private static void SkipFrameHeader(string path, FileStream file, long frame)
     {
-        var line = ReadLine(path, file, $"frame {frame}'s header");
-        if (line != "FRAME" && !line.StartsWith("FRAME ", StringComparison.Ordinal))
-            throw new VideoInputException(path, $"frame {frame} does not start with 'FRAME' (the header's size does not match the data)");
+        var line = ReadLine(file);
+        if (line is null || (line != "FRAME" && !line.StartsWith("FRAME ", StringComparison.Ordinal)))
+            throw new VideoInputException(path, $"frame {frame} does not start with a 'FRAME' line (the header's size does not match the data)");
     }
 
-    /// <summary>ASCII up to a '\n' (bounded, so a file with no newline is refused rather than read whole).</summary>
-    private static string ReadLine(string path, FileStream file, string what)
+    /// <summary>ASCII up to a '\n'; null at the end of the file or past <see cref="MaxLine"/> bytes, so a file without newlines is not read whole.</summary>
+    private static string? ReadLine(FileStream file)
     {
         var sb = new StringBuilder();
-        while (true)
+        while (sb.Length <= MaxLine)
         {
             int b = file.ReadByte();
-            if (b < 0) throw new VideoInputException(path, $"{what} is truncated (no end of line)");
+            if (b < 0) return null;
             if (b == '\n') return sb.ToString();
-            if (sb.Length >= MaxLine) throw new VideoInputException(path, $"{what} is longer than {MaxLine} bytes");
             sb.Append((char)b);
         }
+        return null;
     }
 
     private static void ToRgb(ReadOnlySpan<byte> planes, Chroma chroma, int w, int h, Span<float> rgb)
     {
         int cw = (w + 1) / 2, ch = (h + 1) / 2;
+        var luma = planes[..(w * h)];
+        int chromaBytes = chroma == Chroma.C444 ? w * h : cw * ch;
+        var cbPlane = chroma == Chroma.Mono ? default : planes.Slice(w * h, chromaBytes);
+        var crPlane = chroma == Chroma.Mono ? default : planes.Slice(w * h + chromaBytes, chromaBytes);
         for (int y = 0; y < h; y++)
         {
             for (int x = 0; x < w; x++)
             {
                 int p = y * w + x;
-                double luma = (planes[p] - 16) / 219.0, cb = 0, cr = 0;
-                if (chroma == Chroma.C420)
+                double cb = 0, cr = 0;
+                if (chroma == Chroma.C444)
                 {
-                    int c = (y / 2) * cw + x / 2;
-                    cb = (planes[w * h + c] - 128) / 224.0;
-                    cr = (planes[w * h + cw * ch + c] - 128) / 224.0;
+                    cb = (cbPlane[p] - 128) / 224.0;
+                    cr = (crPlane[p] - 128) / 224.0;
                 }
-                else if (chroma == Chroma.C444)
+                else if (chroma == Chroma.C420)
                 {
-                    cb = (planes[w * h + p] - 128) / 224.0;
-                    cr = (planes[2 * w * h + p] - 128) / 224.0;
+                    cb = (Upsample(cbPlane, cw, ch, x, y) - 128) / 224.0;
+                    cr = (Upsample(crPlane, cw, ch, x, y) - 128) / 224.0;
                 }
-                rgb[3 * p] = Unit(luma + 2 * (1 - Kr) * cr);
-                rgb[3 * p + 1] = Unit(luma - 2 * (1 - Kb) * Kb / Kg * cb - 2 * (1 - Kr) * Kr / Kg * cr);
-                rgb[3 * p + 2] = Unit(luma + 2 * (1 - Kb) * cb);
+                double yy = (luma[p] - 16) / 219.0;
+                rgb[3 * p] = Unit(yy + 2 * (1 - Kr) * cr);
+                rgb[3 * p + 1] = Unit(yy - 2 * (1 - Kb) * Kb / Kg * cb - 2 * (1 - Kr) * Kr / Kg * cr);
+                rgb[3 * p + 2] = Unit(yy + 2 * (1 - Kb) * cb);
             }
         }
+    }
+
+    /// <summary>
+    /// The chroma plane at luma pixel (x, y), bilinear: chroma sample (i, j) sits at the centre of its 2×2 block,
+    /// luma coordinate (2i + ½, 2j + ½), so pixel 2k takes ¾ of sample k and ¼ of k − 1, pixel 2k + 1 ¾ of k and
+    /// ¼ of k + 1 (edges repeat the outermost sample).
+    /// </summary>
+    private static double Upsample(ReadOnlySpan<byte> plane, int cw, int ch, int x, int y)
+    {
+        int x0 = x / 2, x1 = Math.Clamp(x % 2 == 0 ? x0 - 1 : x0 + 1, 0, cw - 1);
+        int y0 = y / 2, y1 = Math.Clamp(y % 2 == 0 ? y0 - 1 : y0 + 1, 0, ch - 1);
+        return 0.5625 * plane[y0 * cw + x0] + 0.1875 * (plane[y0 * cw + x1] + plane[y1 * cw + x0]) + 0.0625 * plane[y1 * cw + x1];
     }
 
     private static float Unit(double v) => (float)Math.Clamp(v, 0.0, 1.0);

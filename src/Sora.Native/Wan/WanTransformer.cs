@@ -181,40 +181,176 @@ public sealed class WanTransformer : IDisposable
         return distinct.Count == 1 ? Run(latents, [distinct[0]], tokenSets: null, text) : Run(latents, distinct.ToArray(), tokenSets, text);
     }
 
-    /// <summary>The forward pass for G timesteps; tokenSets gives each token's (null: G = 1 for all tokens).</summary>
+    /// <summary>
+    /// The velocities of several sequences in one pass (patch n' pack): sequence i runs under prompt i of
+    /// <paramref name="text"/> (so text.Count == sequences.Count; a guided request gives two sequences, its latents
+    /// under the prompt and under the negative prompt), each with its own grid (its own RoPE positions) and its own
+    /// per-token timesteps; its tokens attend only to each other and to its prompt. Every distinct timestep of the
+    /// pass is embedded once. Returns one new tensor [C_out, T, H, W] per sequence, in order.
+    /// </summary>
+    public Tensor[] Forward(IReadOnlyList<PackedSequence> sequences, WanTextContext text)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(sequences);
+        ArgumentNullException.ThrowIfNull(text);
+        if (sequences.Count == 0) throw new ArgumentException("at least one sequence is needed", nameof(sequences));
+        if (sequences.Count != text.Count)
+            throw new ArgumentException($"{sequences.Count} sequences but {text.Count} prompts: sequence i runs under prompt i", nameof(sequences));
+        var distinct = new List<float>();
+        var setOf = new Dictionary<float, int>();
+        var rowSets = new List<int>();
+        for (int s = 0; s < sequences.Count; s++)
+        {
+            var (latents, timesteps) = sequences[s] ?? throw new ArgumentNullException(nameof(sequences), $"sequence {s} is null");
+            var (frames, rows, columns) = Grid(latents);
+            if (timesteps is null || timesteps.Length != frames * rows * columns)
+                throw new ArgumentException($"sequence {s}: {timesteps?.Length ?? 0} timesteps for {frames * rows * columns} post-patch tokens of latents {latents.ShapeString}", nameof(sequences));
+            foreach (float t in timesteps)
+            {
+                if (!float.IsFinite(t)) throw new ArgumentOutOfRangeException(nameof(sequences), t, $"sequence {s}: timestep {t} must be finite");
+                if (!setOf.TryGetValue(t, out int set))
+                {
+                    setOf[t] = set = distinct.Count;
+                    distinct.Add(t);
+                }
+                rowSets.Add(set);
+            }
+        }
+        var latentsOf = sequences.Select(q => q.Latents).ToArray();
+        using var projected = Project(latentsOf, distinct.ToArray(), distinct.Count == 1 ? null : rowSets.ToArray(), text);
+        var outputs = new List<Tensor>(sequences.Count);
+        try
+        {
+            int row = 0;
+            foreach (var latents in latentsOf)
+            {
+                var (frames, rows, columns) = Grid(latents);
+                int tokens = frames * rows * columns;
+                var output = _backend.Allocate(DType.F32, [Config.OutChannels, .. latents.Shape[1..]]);
+                outputs.Add(output);
+                int[] p = Config.PatchSize;
+                _backend.Unpatchify(projected.Slice(0, row, tokens), p[0], p[1], p[2], output);
+                row += tokens;
+            }
+            return outputs.ToArray();
+        }
+        catch
+        {
+            foreach (var o in outputs) o.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Joins several prompts' contexts into one (new key/value copies; the parts stay the caller's), in order:
+    /// for a packed pass over requests that were encoded separately.
+    /// </summary>
+    public WanTextContext Concat(IReadOnlyList<WanTextContext> contexts)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(contexts);
+        if (contexts.Count == 0) throw new ArgumentException("at least one context is needed", nameof(contexts));
+        var lengths = contexts.SelectMany(c => c.Lengths()).ToArray();
+        var offsets = new int[lengths.Length + 1];
+        for (int i = 0; i < lengths.Length; i++) offsets[i + 1] = offsets[i] + lengths[i];
+        var keys = new List<TextKeys>(_blocks.Length);
+        try
+        {
+            for (int block = 0; block < _blocks.Length; block++)
+            {
+                var k = _backend.Allocate(DType.F32, offsets[^1], Config.Dim);
+                var v = _backend.Allocate(DType.F32, offsets[^1], Config.Dim);
+                keys.Add(new TextKeys(k, v));
+                int row = 0;
+                foreach (var c in contexts)
+                {
+                    var part = c.Block(block);
+                    _backend.Copy(part.Keys, k.Slice(0, row, part.Keys.Dim(0)));
+                    _backend.Copy(part.Values, v.Slice(0, row, part.Values.Dim(0)));
+                    row += part.Keys.Dim(0);
+                }
+            }
+            return new WanTextContext(keys, lengths.Length == 1 ? null : offsets);
+        }
+        catch
+        {
+            foreach (var k in keys) k.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The forward pass of the same latents under each of the B prompts, for G timesteps; tokenSets gives each token's (null: G = 1).</summary>
     private Tensor Run(Tensor latents, float[] timesteps, int[]? tokenSets, WanTextContext text)
     {
         var (frames, rows, columns) = Grid(latents);
-        int batch = text.Count, tokens = frames * rows * columns, dim = Config.Dim;
-        var layout = new PackedLayout(batch == 1 ? null : Enumerable.Range(0, batch + 1).Select(b => b * tokens).ToArray(), text.Offsets);
-        var rope = Rope(frames, rows, columns);
-
-        using var x = _backend.Allocate(DType.F32, batch * tokens, dim);
-        using (var embedded = _patchEmbedding.Forward(latents))
-            for (int b = 0; b < batch; b++) _backend.Copy(embedded, x.Slice(0, b * tokens, tokens));
-
+        int batch = text.Count, tokens = frames * rows * columns;
         // The B samples of the packed batch repeat the token pattern.
         int[]? rowSets = tokenSets is null ? null : Enumerable.Repeat(tokenSets, batch).SelectMany(s => s).ToArray();
-        using (var time = _timeEmbedder.Forward(timesteps, rowSets))
+        using var projected = Project(Enumerable.Repeat(latents, batch).ToArray(), timesteps, rowSets, text);
+        int[] p = Config.PatchSize;
+        var output = _backend.Allocate(DType.F32, batch, Config.OutChannels, latents.Dim(1), latents.Dim(2), latents.Dim(3));
+        try
         {
-            for (int i = 0; i < _blocks.Length; i++) _blocks[i].Forward(x, time, text.Block(i), rope, layout);
-
-            using var projected = _head.Forward(x, time);
-            int[] p = Config.PatchSize;
-            var output = _backend.Allocate(DType.F32, batch, Config.OutChannels, latents.Dim(1), latents.Dim(2), latents.Dim(3));
-            try
-            {
-                for (int b = 0; b < batch; b++)
-                    _backend.Unpatchify(projected.Slice(0, b * tokens, tokens), p[0], p[1], p[2],
-                        output.Slice(0, b, 1).Reshape(output.Shape[1..]));
-                return output;
-            }
-            catch
-            {
-                output.Dispose();
-                throw;
-            }
+            for (int b = 0; b < batch; b++)
+                _backend.Unpatchify(projected.Slice(0, b * tokens, tokens), p[0], p[1], p[2],
+                    output.Slice(0, b, 1).Reshape(output.Shape[1..]));
+            return output;
         }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Patch embedding of each sequence (once per distinct latents tensor), the blocks over all their tokens packed
+    /// back to back, and the output head: a new tensor [Σ tokens, C_out·pt·ph·pw] with features (kt, kh, kw, c).
+    /// </summary>
+    private Tensor Project(Tensor[] latents, float[] timesteps, int[]? rowSets, WanTextContext text)
+    {
+        var grids = latents.Select(Grid).ToArray();
+        var offsets = new int[latents.Length + 1];
+        for (int s = 0; s < latents.Length; s++) offsets[s + 1] = offsets[s] + grids[s].Frames * grids[s].Rows * grids[s].Columns;
+        var layout = new PackedLayout(latents.Length == 1 ? null : offsets, text.Offsets);
+        bool oneGrid = grids.All(g => g == grids[0]);
+        using var packedRope = oneGrid ? null : PackedRope(grids, offsets[^1]);
+        var rope = packedRope ?? Rope(grids[0].Frames, grids[0].Rows, grids[0].Columns);
+
+        using var x = _backend.Allocate(DType.F32, offsets[^1], Config.Dim);
+        for (int s = 0; s < latents.Length; s++)
+        {
+            var rows = x.Slice(0, offsets[s], offsets[s + 1] - offsets[s]);
+            if (s > 0 && ReferenceEquals(latents[s], latents[s - 1]))
+            {
+                _backend.Copy(x.Slice(0, offsets[s - 1], offsets[s] - offsets[s - 1]), rows);
+                continue;
+            }
+            using var embedded = _patchEmbedding.Forward(latents[s]);
+            _backend.Copy(embedded, rows);
+        }
+
+        using var time = _timeEmbedder.Forward(timesteps, rowSets);
+        for (int i = 0; i < _blocks.Length; i++) _blocks[i].Forward(x, time, text.Block(i), rope, layout);
+        return _head.Forward(x, time);
+    }
+
+    /// <summary>RoPE tables for sequences of different grids packed back to back: row r is its own sequence's position.</summary>
+    private RotaryTables PackedRope((int Frames, int Rows, int Columns)[] grids, int totalRows)
+    {
+        int half = Config.AttentionHeadDim / 2;
+        var cos = _backend.Allocate(DType.F32, totalRows, half);
+        var sin = _backend.Allocate(DType.F32, totalRows, half);
+        int row = 0;
+        foreach (var (frames, rows, columns) in grids)
+        {
+            var part = Rope(frames, rows, columns);
+            int n = part.Cos.Dim(0);
+            _backend.Copy(part.Cos, cos.Slice(0, row, n));
+            _backend.Copy(part.Sin, sin.Slice(0, row, n));
+            row += n;
+        }
+        return new RotaryTables(cos, sin);
     }
 
     /// <summary>The post-patch grid (T', H', W') of latents, checked against the config.</summary>
@@ -256,6 +392,9 @@ public sealed class WanTransformer : IDisposable
     }
 }
 
+/// <summary>One sequence of a packed pass: latents [C, T, H, W] and one timestep per post-patch token (frame-major).</summary>
+public sealed record PackedSequence(Tensor Latents, float[] TokenTimesteps);
+
 /// <summary>
 /// Prompts projected for the transformer's cross-attention (see <see cref="WanTransformer.EncodeText"/>): one
 /// key/value pair per block for all prompts packed back to back. Dispose to free them.
@@ -275,6 +414,10 @@ public sealed class WanTextContext : IDisposable
 
     /// <summary>Cumulative row starts of the prompts (B+1 entries); null for a single prompt.</summary>
     internal int[]? Offsets { get; }
+
+    /// <summary>The rows of each prompt.</summary>
+    internal IEnumerable<int> Lengths()
+        => Offsets is null ? [_blocks[0].Keys.Dim(0)] : Offsets.Skip(1).Select((end, i) => end - Offsets[i]);
 
     internal TextKeys Block(int index) => _blocks[index];
 

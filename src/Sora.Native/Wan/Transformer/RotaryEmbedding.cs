@@ -63,6 +63,13 @@ internal sealed class RotaryTables : IDisposable
         Sin = backend.ToDevice(hostSin);
     }
 
+    /// <summary>Tables already on the device (owned: freed with this).</summary>
+    public RotaryTables(Tensor cos, Tensor sin)
+    {
+        Cos = cos;
+        Sin = sin;
+    }
+
     public Tensor Cos { get; }
     public Tensor Sin { get; }
 

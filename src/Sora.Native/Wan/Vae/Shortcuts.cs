@@ -116,7 +116,7 @@ internal sealed class DupUp3d
         // period p = r/d: one strided copy per (k, v) moves all output channels of that residue class at once.
         int d = (int)System.Numerics.BigInteger.GreatestCommonDivisor(factor, repeats);
         int period = repeats / d, step = factor / d;
-        long plane = (long)h * w, outPlane = (long)oh * ow;
+        long outPlane = (long)oh * ow;
         var y = _backend.Allocate(DType.F32, _outChannels, frames, oh, ow);
         for (int dt = firstDt; dt < _ft; dt++)
             for (int dh = 0; dh < Fs; dh++)

@@ -19,7 +19,10 @@ public sealed record WanVaeConfig
     public int NumResBlocks { get; init; } = 2;
     /// <summary>Per encoder stage transition: whether it also halves time (the decoder uses the reverse).</summary>
     public bool[] TemperalDownsample { get; init; } = [false, true, true];
-    /// <summary>Channels the encoder's conv_in takes: the pixel channels times patch_size² (12 for Wan2.2).</summary>
+    /// <summary>
+    /// Channels the encoder's conv_in takes: the pixel channels times patch_size² (12 for Wan2.2, as
+    /// Wan2.2-TI2V-5B-Diffusers' config and weights have it).
+    /// </summary>
     public int InChannels { get; init; } = 3;
     /// <summary>Channels the decoder's conv_out gives, before unpatchify.</summary>
     public int OutChannels { get; init; } = 3;
@@ -111,7 +114,7 @@ public sealed record WanVaeConfig
         if (TemperalDownsample.Length != DimMult.Length - 1)
             throw new ModelLoadException($"{source}: temperal_downsample has {TemperalDownsample.Length} entries, expected {DimMult.Length - 1} (one per stage transition of dim_mult)");
         Positive(PatchSize, "patch_size");
-        int patch = PatchSize * PatchSize;
+        long patch = (long)PatchSize * PatchSize;
         if (InChannels % patch != 0)
             throw new ModelLoadException($"{source}: in_channels = {InChannels} is not a multiple of patch_size² = {patch} (the encoder takes patch_size² channels per pixel channel)");
         if (OutChannels % patch != 0)

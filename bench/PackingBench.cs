@@ -1,0 +1,95 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using Sora.Kernels.Cpu;
+using Sora.Native.Pipeline;
+
+namespace Sora.Bench;
+
+/// <summary>
+/// Throughput of concurrent requests on the shipped model (weights/), packed into one transformer pass per step
+/// (<see cref="WanPipeline.Step"/> over every job in flight) against one request after another. Requests are mixed:
+/// three sizes and two lengths, 20 steps, guidance 5, decoded to video. Report jobs per minute = 60 s · N / time.
+/// Run: dotnet run --project bench -c Release -- --filter '*Packing*'
+/// </summary>
+[Config(typeof(PackingConfig))]
+public class PackingBench
+{
+    private sealed class PackingConfig : ManualConfig
+    {
+        public PackingConfig() => AddJob(Job.Default.WithWarmupCount(1).WithIterationCount(3).WithInvocationCount(1).WithUnrollFactor(1));
+    }
+
+    [Params(1, 4, 16)]
+    public int Concurrent;
+
+    private CpuBackend _backend = null!;
+    private WanPipeline _pipeline = null!;
+    private GenerationOptions[] _requests = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _backend = new CpuBackend();
+        _pipeline = WanPipeline.Load(ShippedModel(), _backend);
+        (int Frames, int Height, int Width)[] kinds = [(9, 32, 32), (5, 48, 32), (9, 32, 48), (5, 32, 32), (9, 48, 48), (5, 32, 48)];
+        _requests = Enumerable.Range(0, Concurrent).Select(i => _pipeline.Defaults.Options($"a red circle moving right on a blue background") with
+        {
+            Frames = kinds[i % kinds.Length].Frames, Height = kinds[i % kinds.Length].Height, Width = kinds[i % kinds.Length].Width, Seed = i,
+        }).ToArray();
+        _pipeline.KeepTextEncoder = true;
+    }
+
+    [Benchmark(Baseline = true)]
+    public int OneAtATime()
+    {
+        int frames = 0;
+        foreach (var r in _requests)
+        {
+            var result = _pipeline.Generate(r);
+            result.Latents?.Dispose();
+            frames += result.Video!.Frames;
+        }
+        return frames;
+    }
+
+    [Benchmark]
+    public int Packed()
+    {
+        var jobs = _requests.Select(r => _pipeline.Start(r)).ToList();
+        int frames = 0;
+        try
+        {
+            while (jobs.Any(j => !j.IsFinished)) _pipeline.Step(jobs.Where(j => !j.IsFinished).ToList());
+            foreach (var j in jobs)
+            {
+                var result = _pipeline.Finish(j);
+                result.Latents?.Dispose();
+                frames += result.Video!.Frames;
+            }
+            return frames;
+        }
+        finally
+        {
+            foreach (var j in jobs) j.Dispose();
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _pipeline.Dispose();
+        _backend.Dispose();
+    }
+
+    /// <summary>weights/ of the repository this benchmark was built from (found by walking up from the binary).</summary>
+    private static string ShippedModel()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "weights");
+            if (File.Exists(Path.Combine(candidate, "model_index.json"))) return candidate;
+        }
+        throw new DirectoryNotFoundException("the shipped model (weights/) was not found above " + AppContext.BaseDirectory);
+    }
+}
