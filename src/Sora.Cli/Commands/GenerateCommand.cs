@@ -175,12 +175,7 @@ public static class GenerateCommand
         else
         {
             var video = result.Video ?? throw new InvalidOperationException("the pipeline returned no video");
-            if (parse.GetValue(o.Join))
-            {
-                // The continuation re-creates the clip's last frames, so the source stops where it begins.
-                var fitted = FrameFit.ResizeCenterCrop(source!, width, height);
-                video = fitted.Slice(0, fitted.Frames - sources.ExtendFrames).Concat(video);
-            }
+            if (parse.GetValue(o.Join)) video = ClipFrames.JoinExtension(source!, video, sources.ExtendFrames);
             target.WriteVideo(video, frameRate, context.Ct);
             context.Out.WriteLine($"wrote {target.Describe()}: {video.Frames} frames {video.Width}x{video.Height} at {frameRate} fps in {clock.Elapsed.TotalSeconds:0.0} s{seedNote}");
         }

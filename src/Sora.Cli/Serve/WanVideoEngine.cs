@@ -89,9 +89,7 @@ public sealed class WanVideoEngine : IVideoEngine
         var result = _pipeline.Finish(work);
         result.Latents?.Dispose();
         var video = result.Video ?? throw new InvalidOperationException("the pipeline returned no video");
-        if (spec.Kind != JobKind.Extend) return video;
-        var clip = FrameFit.ResizeCenterCrop(inputs.Clip!, spec.Width, spec.Height);
-        return clip.Slice(0, clip.Frames - work.Options.ExtendFrames).Concat(video);
+        return spec.Kind == JobKind.Extend ? ClipFrames.JoinExtension(inputs.Clip!, video, work.Options.ExtendFrames) : video;
     }
 
     private sealed class EngineJob(GenerationJob work, JobSpec spec, JobInputs inputs, int passTokens) : IEngineJob

@@ -2,16 +2,18 @@ using Sora.Native.Video;
 
 namespace Sora.Native.Pipeline;
 
-/// <summary>Joining clips (<c>--join</c> writes a source clip and its continuation as one).</summary>
+/// <summary>A source clip and its continuation as one clip (<c>sora generate --join</c>, the server's extensions).</summary>
 public static class ClipFrames
 {
-    /// <summary>The frames of <paramref name="first"/> then those of <paramref name="second"/> (same size).</summary>
-    public static VideoFrames Concat(this VideoFrames first, VideoFrames second)
+    /// <summary>
+    /// The source (fitted to the continuation's size, as the pipeline fitted it) without its last
+    /// <paramref name="extendFrames"/> frames — the continuation starts by re-making them — then the continuation.
+    /// </summary>
+    public static VideoFrames JoinExtension(VideoFrames source, VideoFrames continuation, int extendFrames)
     {
-        ArgumentNullException.ThrowIfNull(first);
-        ArgumentNullException.ThrowIfNull(second);
-        if (first.Height != second.Height || first.Width != second.Width)
-            throw new ArgumentException($"clips of {first.Width}x{first.Height} and {second.Width}x{second.Height} cannot be joined", nameof(second));
-        return new VideoFrames(first.Frames + second.Frames, first.Height, first.Width, [.. first.Rgb, .. second.Rgb]);
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(continuation);
+        var fitted = FrameFit.ResizeCenterCrop(source, continuation.Width, continuation.Height);
+        return fitted.Slice(0, fitted.Frames - extendFrames).Concat(continuation);
     }
 }

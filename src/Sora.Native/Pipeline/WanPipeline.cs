@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Sora.Native.Loading;
 using Sora.Native.Schedulers;
 using Sora.Native.Text;

@@ -54,6 +54,15 @@ public sealed record VideoFrames
         return new VideoFrames(count, Height, Width, Rgb.AsSpan(first * FrameValues, count * FrameValues).ToArray());
     }
 
+    /// <summary>The frames of this video, then those of <paramref name="next"/> (same size), as a new video.</summary>
+    public VideoFrames Concat(VideoFrames next)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        if (next.Height != Height || next.Width != Width)
+            throw new ArgumentException($"videos of {Width}x{Height} and {next.Width}x{next.Height} cannot be joined", nameof(next));
+        return new VideoFrames(Frames + next.Frames, Height, Width, [.. Rgb, .. next.Rgb]);
+    }
+
     /// <summary>
     /// The frames as the VAE encoder takes them: a host F32 tensor [3, F, H, W] (planar: channel, frame, row,
     /// column) of v·2 − 1, so [0, 1] maps to [−1, 1] exactly as diffusers' VideoProcessor normalises.
