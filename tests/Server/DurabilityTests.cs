@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Sora.Cli.Serve;
 using Xunit;
@@ -20,26 +19,25 @@ public sealed class DurabilityTests(ServedModel model) : IDisposable
     [Fact]
     public async Task A_killed_server_process_leaves_its_jobs_to_the_next_which_completes_each_once()
     {
-        var (process, url) = await StartProcessAsync(_store);
         var ids = new List<string>();
-        using (var http = new HttpClient { BaseAddress = new Uri(url) })
+        string firstLog;
+        using (var first = await ServeProcess.StartAsync("--store", _store))
         {
             for (int i = 0; i < 3; i++)
             {
                 var form = new MultipartFormDataContent { { new StringContent(Prompt), "prompt" }, { new StringContent("1"), "seconds" }, { new StringContent("150"), "steps" } };
-                ids.Add((await TestServer.Ok(await http.PostAsync("/v1/videos", form))).GetProperty("id").GetString()!);
+                ids.Add((await TestServer.Ok(await first.Http.PostAsync("/v1/videos", form))).GetProperty("id").GetString()!);
             }
             // Kill it while the first job is being denoised: no chance to put it back in the queue.
             var deadline = DateTime.UtcNow + TestServer.JobTimeout;
-            while ((await TestServer.Ok(await http.GetAsync($"/v1/videos/{ids[0]}"))).GetProperty("progress").GetInt32() == 0)
+            while ((await TestServer.Ok(await first.Http.GetAsync($"/v1/videos/{ids[0]}"))).GetProperty("progress").GetInt32() == 0)
             {
                 Assert.True(DateTime.UtcNow < deadline, "the first job never started");
                 await Task.Delay(20);
             }
+            await first.KillAsync();
+            firstLog = string.Join("\n", first.Log.Lines);
         }
-        process.Kill(entireProcessTree: true);
-        await process.WaitForExitAsync();
-        string firstLog = await process.StandardError.ReadToEndAsync();
 
         var server = await TestServer.StartAsync(model.Engine, _store);
         try
@@ -162,30 +160,4 @@ public sealed class DurabilityTests(ServedModel model) : IDisposable
     }
 
     private static int Count(string log, string id, string state) => Regex.Matches(log, $" {id} {state}").Count;
-
-    /// <summary>The built sora command as a child process serving on a free port; returns it and its address.</summary>
-    private static async Task<(Process Process, string Url)> StartProcessAsync(string store)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "sora.dll"), "serve", "--port", "0", "--store", store, "--device", "cpu" },
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        var process = Process.Start(start)!;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        var lines = new List<string>();
-        while (DateTime.UtcNow < deadline)
-        {
-            var read = process.StandardError.ReadLineAsync();
-            if (await Task.WhenAny(read, Task.Delay(deadline - DateTime.UtcNow)) != read) break;
-            if (await read is not { } line) break;
-            lines.Add(line);
-            var m = Regex.Match(line, @"listening on (http://\S+?),");
-            if (m.Success) return (process, m.Groups[1].Value);
-        }
-        process.Kill(entireProcessTree: true);
-        throw new InvalidOperationException("sora serve did not start: " + string.Join("\n", lines));
-    }
 }

@@ -27,7 +27,12 @@ public sealed record ServerOptions
     public string Host { get; init; } = "127.0.0.1";
     /// <summary>0 picks a free port (see <see cref="VideoServer.Url"/>).</summary>
     public int Port { get; init; } = 8000;
+    /// <summary>The folder of the videos and uploads, and of the SQLite store unless <see cref="Database"/> is set.</summary>
     public required string StoreDir { get; init; }
+    /// <summary>A postgres:// URL: the jobs live there, shared with every server on it (the files in <see cref="StoreDir"/>, shared too).</summary>
+    public string? Database { get; init; }
+    /// <summary>With <see cref="Database"/>: a server silent this long is taken for dead and its jobs run elsewhere.</summary>
+    public TimeSpan RunnerLease { get; init; } = TimeSpan.FromSeconds(20);
     /// <summary>When set, every request needs <c>Authorization: Bearer</c> this key.</summary>
     public string? ApiKey { get; init; }
     public ServerLimits Limits { get; init; } = new();

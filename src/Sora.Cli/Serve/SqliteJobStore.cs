@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Microsoft.Data.Sqlite;
 
 namespace Sora.Cli.Serve;
@@ -13,10 +11,7 @@ public sealed class SqliteJobStore : IJobStore
 {
     private const int SchemaVersion = 1;
 
-    private static readonly JsonSerializerOptions SpecJson = new() { Converters = { new JsonStringEnumConverter() } };
-
-    private const string Columns = "id, status, progress, created_at, completed_at, model, prompt, seconds, size, "
-        + "remixed_from_video_id, error_code, error_message, attempts, spec";
+    private const string Columns = JobRows.Columns;
 
     private readonly string _connectionString;
 
@@ -81,7 +76,7 @@ public sealed class SqliteJobStore : IJobStore
         cmd.Parameters.AddWithValue("$seconds", job.Seconds);
         cmd.Parameters.AddWithValue("$size", job.Size);
         cmd.Parameters.AddWithValue("$remixed", (object?)job.RemixedFromVideoId ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$spec", JsonSerializer.Serialize(job.Spec, SpecJson));
+        cmd.Parameters.AddWithValue("$spec", JobRows.SpecText(job.Spec));
         cmd.Parameters.AddWithValue("$max", maxPending);
         return cmd.ExecuteNonQuery() == 1;
     }
@@ -196,38 +191,8 @@ public sealed class SqliteJobStore : IJobStore
         using var cmd = Command(c, sql, args);
         using var r = cmd.ExecuteReader();
         var jobs = new List<VideoJob>();
-        while (r.Read()) jobs.Add(Read(r));
+        while (r.Read()) jobs.Add(JobRows.Read(r, Path));
         return jobs;
-    }
-
-    private VideoJob Read(SqliteDataReader r)
-    {
-        string id = r.GetString(0);
-        JobSpec spec;
-        try
-        {
-            spec = JsonSerializer.Deserialize<JobSpec>(r.GetString(13), SpecJson) ?? throw new JsonException("null spec");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{Path}: job {id} has an unreadable spec ({e.Message})", e);
-        }
-        return new VideoJob
-        {
-            Id = id,
-            Status = r.GetString(1),
-            Progress = r.GetInt32(2),
-            CreatedAt = r.GetInt64(3),
-            CompletedAt = r.IsDBNull(4) ? null : r.GetInt64(4),
-            Model = r.GetString(5),
-            Prompt = r.IsDBNull(6) ? null : r.GetString(6),
-            Seconds = r.GetString(7),
-            Size = r.GetString(8),
-            RemixedFromVideoId = r.IsDBNull(9) ? null : r.GetString(9),
-            Error = r.IsDBNull(10) ? null : new JobError(r.GetString(10), r.IsDBNull(11) ? "" : r.GetString(11)),
-            Attempts = r.GetInt32(12),
-            Spec = spec,
-        };
     }
 
     public void Dispose() => SqliteConnection.ClearPool(new SqliteConnection(_connectionString));

@@ -5,7 +5,9 @@ namespace Sora.Cli.Serve;
 /// <summary>
 /// The store folder on disk: <c>sora.db</c> (the jobs), <c>videos/{id}/</c> (a finished job's files: the video,
 /// thumbnail.png, spritesheet.png and frames/ — lossless PNG frames a remix, edit or extension starts from) and
-/// <c>uploads/{id}/</c> (the inputs a job was given). A lock file keeps a second server off the same folder.
+/// <c>uploads/{id}/</c> (the inputs a job was given). With the SQLite store a lock file keeps a second server off
+/// the same folder; with a PostgreSQL store the folder is shared by every server on that database (a network
+/// folder when they run on several machines), and a result appears in it by one rename, whole or not at all.
 /// </summary>
 public sealed class StoreFolder : IDisposable
 {
@@ -14,13 +16,15 @@ public sealed class StoreFolder : IDisposable
     public const string FramesName = "frames";
     private const int MaxSpritesheetFrames = 25;
 
-    private readonly FileStream _lock;
+    private readonly FileStream? _lock;
 
-    public StoreFolder(string root)
+    /// <param name="exclusive">Lock the folder against a second server (the SQLite store); a shared folder is not locked.</param>
+    public StoreFolder(string root, bool exclusive = true)
     {
         Root = Path.GetFullPath(root);
         Directory.CreateDirectory(Path.Combine(Root, "videos"));
         Directory.CreateDirectory(Path.Combine(Root, "uploads"));
+        if (!exclusive) return;
         string lockPath = Path.Combine(Root, ".lock");
         try
         {
@@ -121,5 +125,5 @@ public sealed class StoreFolder : IDisposable
         return (sheet, width, height);
     }
 
-    public void Dispose() => _lock.Dispose();
+    public void Dispose() => _lock?.Dispose();
 }

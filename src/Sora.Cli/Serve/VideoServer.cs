@@ -57,13 +57,15 @@ public sealed class VideoServer : IAsyncDisposable
     /// </summary>
     public static async Task<VideoServer> StartAsync(ServerOptions options, IVideoEngine engine, ServerLog log)
     {
-        var files = new StoreFolder(options.StoreDir);
+        var files = new StoreFolder(options.StoreDir, exclusive: options.Database is null);
         IJobStore? store = null;
         VideoServer? server = null;
         try
         {
-            store = new SqliteJobStore(files.DatabasePath);
+            store = options.Database is { } url ? new PostgresJobStore(url, options.RunnerLease) : new SqliteJobStore(files.DatabasePath);
             server = new VideoServer(options, engine, log, files, store);
+            // A job deleted through another server on the same database stops here too.
+            if (store is PostgresJobStore shared) shared.Vanished += server._runner.Cancel;
             server._runner.Start();
             await server._app.StartAsync();
             var addresses = server._app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>();
