@@ -77,6 +77,8 @@ internal sealed class TimingBackend(IBackend inner) : IBackend
     public DeviceInfo Device => inner.Device;
     public MemoryStats Memory => inner.Memory;
     public void ResetPeakMemory() => inner.ResetPeakMemory();
+    public long PooledBytes => inner.PooledBytes;
+    public void TrimPool() => inner.TrimPool();
     public void Synchronize() => inner.Synchronize();
     public Tensor Allocate(DType dtype, params int[] shape) => inner.Allocate(dtype, shape);
     public Tensor ToDevice(Tensor host) => inner.ToDevice(host);

@@ -89,6 +89,10 @@ public interface IBackend : IDisposable
 
     MemoryStats Memory { get; }
     void ResetPeakMemory();
+    /// <summary>Bytes of freed buffers the backend keeps for reuse (not in <see cref="Memory"/>'s current bytes).</summary>
+    long PooledBytes { get; }
+    /// <summary>Gives the kept buffers back (to the OS or the driver): after a burst of work, before idling.</summary>
+    void TrimPool();
     void Synchronize();
 
     // ---- linear algebra ----------------------------------------------------------------------------

@@ -20,6 +20,10 @@ public sealed class ServeCommandTests(ServedModel model)
     [InlineData("--device", "quantum", "--device")]
     [InlineData("--model", "/no/such/model", "--model")]
     [InlineData("--api-key", "", "--api-key")]
+    [InlineData("--files", "/tmp/shared", "--files")]
+    [InlineData("--store", "postgres://u:pw@db:notaport/sora", "--store")]
+    [InlineData("--store", "postgres://u:pw@db/sora?no_such_option=1", "no_such_option")]
+    [InlineData("--runner-lease", "0", "--runner-lease")]
     public void Bad_arguments_are_one_usage_error_line(string option, string value, string named)
     {
         var result = CliRunner.Run("serve", option, value);
@@ -48,12 +52,23 @@ public sealed class ServeCommandTests(ServedModel model)
     }
 
     [Fact]
+    public void A_database_that_cannot_be_reached_is_one_error_line_naming_it_without_its_password()
+    {
+        string files = TestServer.NewStoreDir();
+        var result = CliRunner.Run("serve", "--port", "0", "--store", "postgres://sora:pw-hidden@127.0.0.1:1/sora?timeout=3", "--files", files, "--device", "cpu");
+        Assert.Equal(Program.ErrorExitCode, result.Code);
+        Assert.StartsWith("sora: error: postgres://sora:***@127.0.0.1:1/sora", result.ErrLines.Last());
+        Assert.DoesNotContain("pw-hidden", string.Join("\n", result.ErrLines));
+        if (Directory.Exists(files)) Directory.Delete(files, recursive: true);
+    }
+
+    [Fact]
     public void Help_lists_serve_and_its_options()
     {
         var root = CliRunner.Run("--help");
         Assert.Contains("serve", root.Out);
         var help = CliRunner.Run("serve", "--help");
-        foreach (var option in new[] { "--model", "--host", "--port", "--store", "--api-key", "--device", "--max-queue" }) Assert.Contains(option, help.Out);
+        foreach (var option in new[] { "--model", "--host", "--port", "--store", "--files", "--runner-lease", "--api-key", "--device", "--max-queue" }) Assert.Contains(option, help.Out);
     }
 
     [Fact]

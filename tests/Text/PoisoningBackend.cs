@@ -34,6 +34,8 @@ internal sealed class PoisoningBackend(IBackend inner) : IBackend
     public void Copy(Tensor src, Tensor dst) => inner.Copy(src, dst);
     public MemoryStats Memory => inner.Memory;
     public void ResetPeakMemory() => inner.ResetPeakMemory();
+    public long PooledBytes => inner.PooledBytes;
+    public void TrimPool() => inner.TrimPool();
     public void Synchronize() => inner.Synchronize();
     public void Gemm(Tensor x, Tensor w, Tensor? bias, Tensor y, GemmEpilogue epilogue = GemmEpilogue.None, Tensor? residual = null, Tensor? gate = null)
         => inner.Gemm(x, w, bias, y, epilogue, residual, gate);

@@ -166,6 +166,8 @@ internal sealed class AllocationCountingBackend : IBackend
     public DeviceInfo Device { get; } = new("counted", "allocation counter (no compute)", "counted", 0);
     public MemoryStats Memory => new(_current, _peak);
     public void ResetPeakMemory() => _peak = _current;
+    public long PooledBytes => 0;
+    public void TrimPool() { }
     public void Synchronize() { }
     public void Dispose() { }
 

@@ -66,6 +66,8 @@ public sealed unsafe partial class CpuBackend : IBackend
     public MemoryStats Memory => _pool.Stats;
 
     public void ResetPeakMemory() => _pool.ResetPeak();
+    public long PooledBytes => _pool.IdleBytes;
+    public void TrimPool() => _pool.Trim();
 
     /// <summary>Ops complete before they return; nothing to wait for.</summary>
     public void Synchronize() { }
