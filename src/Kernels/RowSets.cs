@@ -2,7 +2,7 @@ using Sora.Runtime;
 
 namespace Sora.Kernels;
 
-/// <summary>Argument checks of the per-row modulation ops (<see cref="IBackend.AdaLnModulateRows"/>, <see cref="IBackend.GemmGatedRows"/>).</summary>
+/// <summary>Argument checks of the per-row modulation ops (<see cref="IBackend.AdaLnModulateRows"/>, <see cref="IBackend.GemmGatedRows(Tensor, Tensor, Tensor?, Tensor, Tensor, Tensor, Tensor, ReadOnlySpan{int})"/>).</summary>
 internal static class RowSets
 {
     /// <summary>The set count G of a per-set tensor [G, N]; anything else is an error naming it.</summary>

@@ -90,7 +90,7 @@ public sealed unsafe partial class CpuBackend
 
 /// <summary>
 /// The fused epilogue of a GEMM, applied to finished rows of y. With <paramref name="rowSets"/> the GatedResidual
-/// gate of row r is gate + gateSets[rowSets[r]] (rows ldg apart; see <see cref="IBackend.GemmGatedRows"/>).
+/// gate of row r is gate + gateSets[rowSets[r]] (rows ldg apart; see <see cref="IBackend.GemmGatedRows(Tensor, Tensor, Tensor?, Tensor, Tensor, Tensor, Tensor, ReadOnlySpan{int})"/>).
 /// </summary>
 internal readonly unsafe struct GemmTail(GemmEpilogue epilogue, float[]? bias, float* residual, long ldr, float[]? gate,
     float* gateSets = null, long ldg = 0, int* rowSets = null)

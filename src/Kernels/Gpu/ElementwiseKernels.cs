@@ -70,6 +70,8 @@ public readonly struct Terms8
 
     public const int Capacity = 8;
 
+    /// <param name="t">The term views, at most <see cref="Capacity"/>.</param>
+    /// <param name="c">Their coefficients, one per view.</param>
     /// <param name="unused">Any valid view, standing in for the slots beyond the terms given (never read).</param>
     public Terms8(ReadOnlySpan<ArrayView<float>> t, ReadOnlySpan<float> c, ArrayView<float> unused)
     {

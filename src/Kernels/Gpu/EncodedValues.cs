@@ -193,7 +193,7 @@ public readonly struct Q3_KValues(ArrayView<byte> data) : IReadFloat
     }
 }
 
-/// <summary>The six-bit scale and min of group g of a Q4_K/Q5_K block (ggml's get_scale_min_k4), scales at <paramref name="at"/>.</summary>
+/// <summary>The six-bit scale and min of group g of a Q4_K/Q5_K block (ggml's get_scale_min_k4), its 12 scale bytes at q[at..].</summary>
 public static class ScaleMinK4
 {
     public static int Scale(ArrayView<byte> q, long at, int g) =>

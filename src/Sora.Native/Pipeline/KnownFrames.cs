@@ -13,6 +13,7 @@ internal sealed class KnownFrames : IDisposable
     private readonly IBackend _backend;
     private readonly Tensor _latents;
 
+    /// <param name="backend">The backend the latents live on.</param>
     /// <param name="latents">Normalised latents [C, K, h, w] on the backend (owned: freed with this).</param>
     public KnownFrames(IBackend backend, Tensor latents)
     {

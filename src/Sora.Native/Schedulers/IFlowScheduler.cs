@@ -4,7 +4,7 @@ namespace Sora.Native.Schedulers;
 
 /// <summary>
 /// A flow-matching sampler: the model predicts the velocity v with x_σ = (1−σ)·x₀ + σ·noise; each step moves the
-/// sample from σ_i to σ_{i+1}. Call <see cref="SetTimesteps"/>, then <see cref="Step"/> once per timestep in order.
+/// sample from σ_i to σ_{i+1}. Call <see cref="SetTimesteps(int)"/>, then <see cref="Step"/> once per timestep in order.
 /// </summary>
 public interface IFlowScheduler : IDisposable
 {

@@ -6,7 +6,7 @@ namespace Sora.Native.Wan.Vae;
 /// <summary>
 /// diffusers <c>WanResidualDownBlock</c> (Wan2.2 encoder stage):
 /// y = downsampler(resnets(x)) + AvgDown3D(x), the downsampler (and the shortcut's halving of H and W) only
-/// where <paramref name="down"/>, halving time too where <paramref name="temporal"/>. Fed one frame at a time,
+/// where the stage downsamples, halving time too where it is temporal. Fed one frame at a time,
 /// it answers null while a temporal pair is incomplete (main path and shortcut together).
 /// </summary>
 internal sealed class ResidualDownBlock : IChunkLayer
@@ -54,7 +54,7 @@ internal sealed class ResidualDownBlock : IChunkLayer
 
 /// <summary>
 /// diffusers <c>WanResidualUpBlock</c> (Wan2.2 decoder stage): y = upsampler(resnets(x)) + DupUp3D(x) with
-/// num_res_blocks + 1 resnets; where <paramref name="up"/> is false (the last stage) just the resnets. The
+/// num_res_blocks + 1 resnets; where the stage does not upsample (the last stage) just the resnets. The
 /// upsampler keeps the channel count (Wan2.1's halves it). Gives 2 frames per input frame where it doubles time,
 /// except for the very first frame.
 /// </summary>
