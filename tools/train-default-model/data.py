@@ -34,6 +34,14 @@ def caption(color, shape, motion, bg):
     return f"a {color} {shape} {verb} on a {bg} background"
 
 
+def caption_vocabulary():
+    """Every word of every caption (the CLI warns of prompt words outside it)."""
+    words = set()
+    for c, s, m, bg in all_combos():
+        words.update(caption(c, s, m, bg).split())
+    return sorted(words)
+
+
 def all_combos():
     for c in COLORS:
         for s in SHAPES:

@@ -18,7 +18,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from data import COLORS, MOTIONS, SHAPES, WAN_NEGATIVE_PROMPT, all_combos, caption, render, sample_batch  # noqa
+from data import COLORS, MOTIONS, SHAPES, WAN_NEGATIVE_PROMPT, all_combos, caption, caption_vocabulary, render, sample_batch  # noqa
 from spm_words import add_word_pieces  # noqa: E402
 from wan_torch import UMT5Encoder, WanTransformer, WanVAE, load_safetensors, save_safetensors  # noqa: E402
 
@@ -356,8 +356,8 @@ def stage_export():
     shutil.copy(os.path.join(WORK, "spiece.model"), os.path.join(OUT, "tokenizer", "spiece.model"))
     dump({"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "eos_token": "</s>", "unk_token": "<unk>",
           "pad_token": "<pad>", "extra_ids": 0, "add_prefix_space": True}, "tokenizer", "tokenizer_config.json")
-    dump({"frames": FRAMES, "height": H, "width": W, "steps": 20, "guidance": 5.0, "fps": 8},
-         "generation_defaults.json")
+    dump({"frames": FRAMES, "height": H, "width": W, "steps": 20, "guidance": 5.0, "fps": 8,
+          "vocabulary": caption_vocabulary()}, "generation_defaults.json")
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
     log(f"export: {OUT} ({total / 1e6:.2f} MB)")
 

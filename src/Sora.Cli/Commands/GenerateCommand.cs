@@ -4,6 +4,7 @@ using System.Globalization;
 using Sora.Kernels;
 using Sora.Native.Loading;
 using Sora.Native.Pipeline;
+using Sora.Native.Text;
 using Sora.Native.Video;
 using Sora.Runtime;
 using Sora.Runtime.Safetensors;
@@ -160,6 +161,7 @@ public static class GenerateCommand
         context.Err.WriteLine($"sora: loaded {modelName} on {backend.Device.Name} ({backend.Device.Kind}) in {clock.Elapsed.TotalSeconds:0.0} s");
         foreach (var lora in pipeline.Transformer.Loras) context.Err.WriteLine($"sora: {lora}");
         context.Err.WriteLine($"sora: {sources.Describe()}{frames} frames {width}x{height}, {stepCount} {scheduler} steps, guidance {scale.ToString(CultureInfo.InvariantCulture)}");
+        WarnOfUnknownWords(context, builder.Model, prompt);
         var result = Rejected(() => pipeline.Generate(options, ProgressBar.For(context.Err), context.Ct));
         using var final = result.Latents ?? throw new InvalidOperationException("the pipeline returned no latents");
         context.Ct.ThrowIfCancellationRequested();
@@ -349,6 +351,16 @@ public static class GenerateCommand
 
     private static Tensor? Load(string? path, string name, string option)
         => path is null ? null : TensorFiles.ReadSingle(path, name, option);
+
+    /// <summary>A warning line (not an error) for prompt words the model's captions never had, when the model lists them.</summary>
+    private static void WarnOfUnknownWords(CliContext context, string? modelDir, string? prompt)
+    {
+        if (modelDir is null || prompt is null || PromptVocabulary.Load(modelDir) is not { } vocabulary) return;
+        var unknown = vocabulary.Unknown(prompt);
+        if (unknown.Count == 0) return;
+        string words = string.Join(", ", unknown.Select(w => $"'{w}'"));
+        context.Err.WriteLine($"sora: warning: the model was never trained on {words}; it knows only: {string.Join(" ", vocabulary.Words.Order(StringComparer.Ordinal))}");
+    }
 
     private static Dictionary<string, string> Metadata(string? prompt, long? seed, int steps, string scheduler, double guidance) => new()
     {
