@@ -16,8 +16,8 @@ public sealed class PostgresServeTests(PostgresServer postgres) : IClassFixture<
     }
 
     /// <summary>A server on the shared database and folder; --max-batch-tokens 1 makes each run one job at a time, so both get work.</summary>
-    private async Task<ServeProcess> Serve(string url) =>
-        await ServeProcess.StartAsync("--store", url, "--files", _files, "--runner-lease", "3", "--max-batch-tokens", "1");
+    private async Task<ServeProcess> Serve(string url, int leaseSeconds) =>
+        await ServeProcess.StartAsync("--store", url, "--files", _files, "--runner-lease", leaseSeconds.ToString(), "--max-batch-tokens", "1");
 
     private static async Task<string> Create(ServeProcess server, int seed, int steps)
     {
@@ -46,8 +46,9 @@ public sealed class PostgresServeTests(PostgresServer postgres) : IClassFixture<
     public async Task Two_servers_share_one_queue_each_job_runs_once_and_either_answers_for_any_job()
     {
         string url = postgres.NewDatabase();
-        using var a = await Serve(url);
-        using var b = await Serve(url);
+        // A lease long enough that a busy machine never makes a live server look dead.
+        using var a = await Serve(url, 30);
+        using var b = await Serve(url, 30);
         var ids = new List<string>();
         for (int i = 0; i < 8; i++) ids.Add(await Create(i % 2 == 0 ? a : b, i, 30));
         for (int i = 0; i < ids.Count; i++)
@@ -83,8 +84,8 @@ public sealed class PostgresServeTests(PostgresServer postgres) : IClassFixture<
     public async Task A_killed_servers_jobs_are_picked_up_by_the_other_and_each_completes_once()
     {
         string url = postgres.NewDatabase();
-        var a = await Serve(url);
-        using var b = await Serve(url);
+        var a = await Serve(url, 4);
+        using var b = await Serve(url, 4);
         var ids = new List<string>();
         try
         {

@@ -30,14 +30,17 @@ public sealed class PostgresStoreTests(PostgresServer postgres) : IClassFixture<
             ids.Add(job.Id);
         }
         var claims = new ConcurrentBag<(int Server, string Id)>();
-        await Task.WhenAll(stores.Select((s, k) => Task.Run(() =>
+        using var start = new Barrier(stores.Count);
+        await Task.WhenAll(stores.Select((s, k) => Task.Factory.StartNew(() =>
         {
+            start.SignalAndWait();
             while (s.ClaimNext() is { } job)
             {
                 claims.Add((k, job.Id));
+                Thread.Sleep(5); // the job's work, so every server keeps coming back to the queue
                 Assert.True(s.Complete(job.Id, 1_800_000_000));
             }
-        })));
+        }, TaskCreationOptions.LongRunning)));
         Assert.Equal(ids.Order(), claims.Select(c => c.Id).Order());
         Assert.All(ids, id => Assert.Equal((JobStatus.Completed, 1), (stores[0].Get(id)!.Status, stores[0].Get(id)!.Attempts)));
         Assert.True(claims.Select(c => c.Server).Distinct().Count() > 1, "one server took every job");
@@ -57,7 +60,7 @@ public sealed class PostgresStoreTests(PostgresServer postgres) : IClassFixture<
     public async Task A_silent_servers_job_is_claimed_by_another_after_its_lease_and_only_the_new_runner_may_finish_it()
     {
         string url = postgres.NewDatabase();
-        var lease = TimeSpan.FromSeconds(2);
+        var lease = TimeSpan.FromSeconds(5);
         var dead = Store(url, lease, heartbeat: TimeSpan.FromHours(1)); // beats once, at start, then never again
         var alive = Store(url, lease);
         var job = JobStoreTests.Job(0);

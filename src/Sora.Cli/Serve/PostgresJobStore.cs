@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Npgsql;
+using static Sora.Cli.Serve.JobSql;
 
 namespace Sora.Cli.Serve;
 
@@ -16,8 +17,6 @@ public sealed class PostgresJobStore : IJobStore
     private const int SchemaVersion = 1;
     /// <summary>Serialises schema setup and queue admission across servers (pg_advisory_xact_lock key: "sora" in ASCII).</summary>
     private const long LockKey = 0x736f7261;
-
-    private const string Columns = JobRows.Columns;
 
     private readonly NpgsqlDataSource _db;
     private readonly string _runner = Guid.NewGuid().ToString("N");
@@ -98,14 +97,7 @@ public sealed class PostgresJobStore : IJobStore
         using var tx = c.BeginTransaction();
         // Counting and inserting under one lock, so servers taking requests at once cannot overfill the queue together.
         Execute(c, "SELECT pg_advisory_xact_lock(@key)", ("key", LockKey));
-        int added = Execute(c, $"""
-            INSERT INTO sora_videos ({Columns})
-            SELECT @id, @status, @progress, @created_at, NULL, @model, @prompt, @seconds, @size, @remixed, NULL, NULL, 0, @spec
-            WHERE (SELECT COUNT(*) FROM sora_videos WHERE status IN ('queued', 'in_progress')) < @max
-            """,
-            ("id", job.Id), ("status", job.Status), ("progress", job.Progress), ("created_at", job.CreatedAt), ("model", job.Model),
-            ("prompt", (object?)job.Prompt ?? DBNull.Value), ("seconds", job.Seconds), ("size", job.Size),
-            ("remixed", (object?)job.RemixedFromVideoId ?? DBNull.Value), ("spec", JobRows.SpecText(job.Spec)), ("max", (long)maxPending));
+        int added = InsertUnlessFull(c, "sora_videos", '@', job, maxPending);
         tx.Commit();
         return added == 1;
     }
@@ -243,11 +235,8 @@ public sealed class PostgresJobStore : IJobStore
         var claimed = _claimed.Keys.ToArray();
         if (claimed.Length == 0) return [];
         using var c = _db.OpenConnection();
-        using var cmd = Command(c, "SELECT id FROM sora_videos WHERE id = ANY(@ids) AND runner = @runner AND status = 'in_progress'",
-            [("ids", claimed), ("runner", _runner)]);
-        var held = new HashSet<string>();
-        using (var r = cmd.ExecuteReader())
-            while (r.Read()) held.Add(r.GetString(0));
+        var held = Strings(c, "SELECT id FROM sora_videos WHERE id = ANY(@ids) AND runner = @runner AND status = 'in_progress'",
+            ("ids", claimed), ("runner", _runner)).ToHashSet();
         var gone = claimed.Where(id => !held.Contains(id)).ToList();
         foreach (var id in gone) _claimed.TryRemove(id, out _);
         return gone;
@@ -255,33 +244,7 @@ public sealed class PostgresJobStore : IJobStore
 
     private static string Qualified(string table) => string.Join(", ", Columns.Split(", ").Select(c => $"{table}.{c}"));
 
-    private static NpgsqlCommand Command(NpgsqlConnection c, string sql, (string Name, object Value)[] args)
-    {
-        var cmd = new NpgsqlCommand(sql, c);
-        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value);
-        return cmd;
-    }
-
-    private static int Execute(NpgsqlConnection c, string sql, params (string, object)[] args)
-    {
-        using var cmd = Command(c, sql, args);
-        return cmd.ExecuteNonQuery();
-    }
-
-    private static object? Scalar(NpgsqlConnection c, string sql, params (string, object)[] args)
-    {
-        using var cmd = Command(c, sql, args);
-        return cmd.ExecuteScalar();
-    }
-
-    private List<VideoJob> Query(NpgsqlConnection c, string sql, params (string, object)[] args)
-    {
-        using var cmd = Command(c, sql, args);
-        using var r = cmd.ExecuteReader();
-        var jobs = new List<VideoJob>();
-        while (r.Read()) jobs.Add(JobRows.Read(r, Name));
-        return jobs;
-    }
+    private List<VideoJob> Query(NpgsqlConnection c, string sql, params (string, object)[] args) => JobSql.Query(c, Name, sql, args);
 
     /// <summary>Stops the heartbeat and removes this server's row, so any job it still held is free at once.</summary>
     public void Dispose()

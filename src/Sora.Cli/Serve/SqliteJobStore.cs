@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using static Sora.Cli.Serve.JobSql;
 
 namespace Sora.Cli.Serve;
 
@@ -10,8 +11,6 @@ namespace Sora.Cli.Serve;
 public sealed class SqliteJobStore : IJobStore
 {
     private const int SchemaVersion = 1;
-
-    private const string Columns = JobRows.Columns;
 
     private readonly string _connectionString;
 
@@ -60,25 +59,8 @@ public sealed class SqliteJobStore : IJobStore
     public bool TryAdd(VideoJob job, int maxPending)
     {
         using var c = Open();
-        using var cmd = c.CreateCommand();
         // One statement, so two requests at once cannot both take the last free place in the queue.
-        cmd.CommandText = $"""
-            INSERT INTO videos ({Columns})
-            SELECT $id, $status, $progress, $created_at, NULL, $model, $prompt, $seconds, $size, $remixed, NULL, NULL, 0, $spec
-            WHERE (SELECT COUNT(*) FROM videos WHERE status IN ('queued', 'in_progress')) < $max
-            """;
-        cmd.Parameters.AddWithValue("$id", job.Id);
-        cmd.Parameters.AddWithValue("$status", job.Status);
-        cmd.Parameters.AddWithValue("$progress", job.Progress);
-        cmd.Parameters.AddWithValue("$created_at", job.CreatedAt);
-        cmd.Parameters.AddWithValue("$model", job.Model);
-        cmd.Parameters.AddWithValue("$prompt", (object?)job.Prompt ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$seconds", job.Seconds);
-        cmd.Parameters.AddWithValue("$size", job.Size);
-        cmd.Parameters.AddWithValue("$remixed", (object?)job.RemixedFromVideoId ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("$spec", JobRows.SpecText(job.Spec));
-        cmd.Parameters.AddWithValue("$max", maxPending);
-        return cmd.ExecuteNonQuery() == 1;
+        return InsertUnlessFull(c, "videos", '$', job, maxPending) == 1;
     }
 
     public VideoJob? Get(string id)
@@ -166,34 +148,7 @@ public sealed class SqliteJobStore : IJobStore
         return c;
     }
 
-    private static SqliteCommand Command(SqliteConnection c, string sql, (string Name, object Value)[] args)
-    {
-        var cmd = c.CreateCommand();
-        cmd.CommandText = sql;
-        foreach (var (name, value) in args) cmd.Parameters.AddWithValue(name, value);
-        return cmd;
-    }
-
-    private static int Execute(SqliteConnection c, string sql, params (string, object)[] args)
-    {
-        using var cmd = Command(c, sql, args);
-        return cmd.ExecuteNonQuery();
-    }
-
-    private static object? Scalar(SqliteConnection c, string sql, params (string, object)[] args)
-    {
-        using var cmd = Command(c, sql, args);
-        return cmd.ExecuteScalar();
-    }
-
-    private List<VideoJob> Query(SqliteConnection c, string sql, params (string, object)[] args)
-    {
-        using var cmd = Command(c, sql, args);
-        using var r = cmd.ExecuteReader();
-        var jobs = new List<VideoJob>();
-        while (r.Read()) jobs.Add(JobRows.Read(r, Path));
-        return jobs;
-    }
+    private List<VideoJob> Query(SqliteConnection c, string sql, params (string, object)[] args) => JobSql.Query(c, Path, sql, args);
 
     public void Dispose() => SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
 }
