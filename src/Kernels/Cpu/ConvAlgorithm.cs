@@ -1,0 +1,20 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Sora.Tests")]
+
+namespace Sora.Kernels.Cpu;
+
+/// <summary>How the CPU backend computes a 3D convolution.</summary>
+internal enum ConvAlgorithm
+{
+    /// <summary>Winograd F(4×4, 3×3) where it applies (<see cref="WinogradConv.Applies"/>), else the implicit GEMM.</summary>
+    Auto,
+    /// <summary>The implicit GEMM for every shape: the direct sum, kept as the reference for the Winograd path.</summary>
+    ImplicitGemm,
+}
+
+public sealed partial class CpuBackend
+{
+    /// <summary>Which convolution algorithm <see cref="Conv3d(Sora.Runtime.Tensor, Sora.Runtime.Tensor, Sora.Runtime.Tensor?, Sora.Runtime.Tensor, Sora.Runtime.Conv3dGeometry, Sora.Runtime.Tensor?)"/> runs (tests pin the implicit GEMM to compare the two).</summary>
+    internal ConvAlgorithm ConvAlgorithm { get; init; }
+}
