@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 
 [assembly: InternalsVisibleTo("Sora.Tests")]
+[assembly: InternalsVisibleTo("Sora.Bench")]
 
 namespace Sora.Kernels.Cpu;
 

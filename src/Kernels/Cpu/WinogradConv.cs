@@ -38,22 +38,24 @@ internal static unsafe class WinogradConv
     public static void Run(CpuBackend backend, ConvInput input, WeightRows w, float[]? bias, float* y, int cout, int ot, int oh, int ow, Conv3dGeometry g)
     {
         var l = new Layout(input.Channels * g.KernelT, cout, oh, ow, ot, backend.Threads);
-        float* u = (float*)NativeMemory.AlignedAlloc((nuint)Points * (nuint)l.PointU * 4, 64);
-        try
-        {
-            TransformFilters(backend, w, l, u);
-            backend.For(l.Blocks * l.CoParts, task =>
+        // U from the backend's pool: the next call of the same width reuses it instead of faulting in fresh pages.
+        using var shared = l.SharedFilters ? backend.Allocate(DType.F32, Points, checked((int)l.PointU)) : null;
+        float* u = shared is null ? null : HostArgs.F32Dense(shared, "U");
+        if (shared is not null)
+            backend.For(l.CoPanels, q =>
             {
-                int block = task / l.CoParts, part = task % l.CoParts;
-                int q0 = l.CoPanels * part / l.CoParts, q1 = l.CoPanels * (part + 1) / l.CoParts;
-                var work = new BlockWork(l, input, g, block / l.BlocksPerFrame, block % l.BlocksPerFrame, q0, q1);
-                work.Run(u, bias, y);
+                for (int p0 = 0; p0 < l.Depth; p0 += l.DepthStep)
+                {
+                    int kc = Math.Min(l.DepthStep, l.Depth - p0);
+                    TransformFilterPanel(w, l, q, p0, kc, u + l.UPanel(0, p0, kc, q), l.PointU);
+                }
             });
-        }
-        finally
+        backend.For(l.Blocks * l.CoParts, task =>
         {
-            NativeMemory.AlignedFree(u);
-        }
+            int block = task / l.CoParts, part = task % l.CoParts;
+            int q0 = l.CoPanels * part / l.CoParts, q1 = l.CoPanels * (part + 1) / l.CoParts;
+            new BlockWork(l, input, g, block / l.BlocksPerFrame, block % l.BlocksPerFrame, q0, q1).Run(w, u, bias, y);
+        });
     }
 
     /// <summary>Sizes and the split of the work.</summary>
@@ -67,9 +69,6 @@ internal static unsafe class WinogradConv
             OutW = ow;
             OutT = ot;
             CoPanels = (cout + NR - 1) / NR;
-            // Equal depth blocks, as BlockedGemm cuts them.
-            int kBlocks = (depth + DepthBlock - 1) / DepthBlock;
-            DepthStep = (depth + kBlocks - 1) / kBlocks;
             TilesW = (ow + Tile - 1) / Tile;
             int perFrame = (oh + Tile - 1) / Tile * TilesW;
             TilesPerFrame = perFrame;
@@ -78,6 +77,13 @@ internal static unsafe class WinogradConv
             Blocks = ot * BlocksPerFrame;
             // Few tile blocks (small frames): also split the output channels, so every worker has work.
             CoParts = Blocks >= 2 * threads ? 1 : Math.Min(CoPanels, (2 * threads + Blocks - 1) / Blocks);
+            // U is 4× the weight: written out and read back it costs more than the GEMMs save when only one or two
+            // blocks of tiles use it; then each block transforms the filter panels it needs as it goes, in cache.
+            SharedFilters = Blocks > 2;
+            // Equal depth blocks, as BlockedGemm cuts them; shorter without shared U, so V and a U panel share L2.
+            int step = SharedFilters ? DepthBlock : DepthBlock / 2;
+            int kBlocks = (depth + step - 1) / step;
+            DepthStep = (depth + kBlocks - 1) / kBlocks;
         }
 
         public int Depth { get; }
@@ -93,6 +99,7 @@ internal static unsafe class WinogradConv
         public int BlockTiles { get; }
         public int Blocks { get; }
         public int CoParts { get; }
+        public bool SharedFilters { get; }
 
         /// <summary>Floats of U per transform point: depth × Cout rounded up to whole panels.</summary>
         public long PointU => (long)Depth * CoPanels * NR;
@@ -101,35 +108,32 @@ internal static unsafe class WinogradConv
         public long UPanel(int xi, int p0, int kc, int q) => xi * PointU + (long)p0 * CoPanels * NR + (long)q * kc * NR;
     }
 
-    /// <summary>U = G g Gᵀ for every (co, ci, kt), 8 output channels at a time (lanes), written as B̃ panels.</summary>
-    private static void TransformFilters(CpuBackend backend, WeightRows w, Layout l, float* u)
+    /// <summary>
+    /// U = G g Gᵀ for output channels [32q, 32q + 32) and depth rows [p0, p0 + kc), as 36 B̃ panels [kc][32] (ξ-th at
+    /// dst + ξ·pointStride), 8 channels at a time in the lanes; channels past Cout are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformFilterPanel(WeightRows w, Layout l, int q, int p0, int kc, float* dst, long pointStride)
     {
-        int k = l.Depth * 9;
-        backend.For(l.CoPanels * (NR / 8), task =>
-        {
-            int co0 = task * 8, q = co0 / NR, j0 = co0 % NR;
-            float* rows = Scratch.Get().Rows((long)8 * k);
-            for (int j = 0; j < 8; j++)
+        int k = kc * 9;
+        var scratch = Scratch.Get();
+        float* rows = scratch.Rows((long)NR * k), taps = scratch.Taps((long)k * NR);
+        int live = Math.Min(NR, l.Cout - q * NR);
+        // Weight layout [co][ci][kt][kh][kw]: depth row p = ci·kT + kt holds the 3×3 filter at 9p.
+        for (int j = 0; j < live; j++) w.Read(q * NR + j, p0 * 9, k, rows + (long)j * k);
+        new Span<float>(rows + (long)live * k, (NR - live) * k).Clear();
+        // Channels innermost ([depth·9][32]), so each tap of 8 channels is one load.
+        Transpose.Block(rows, k, NR, k, taps, NR);
+        Vector256<float>* f = stackalloc Vector256<float>[9];
+        Vector256<float>* uv = stackalloc Vector256<float>[Points];
+        for (int kk = 0; kk < kc; kk++)
+            for (int j0 = 0; j0 < NR; j0 += 8)
             {
-                if (co0 + j < l.Cout) w.Read(co0 + j, 0, k, rows + (long)j * k);
-                else new Span<float>(rows + (long)j * k, k).Clear();
+                float* src = taps + kk * 9 * NR + j0;
+                for (int e = 0; e < 9; e++) f[e] = Vector256.Load(src + e * NR);
+                FilterTransform(f, uv);
+                for (int xi = 0; xi < Points; xi++) uv[xi].Store(dst + xi * pointStride + kk * NR + j0);
             }
-            var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * k;
-            Vector256<float>* f = stackalloc Vector256<float>[9];
-            Vector256<float>* uv = stackalloc Vector256<float>[Points];
-            for (int p0 = 0; p0 < l.Depth; p0 += l.DepthStep)
-            {
-                int kc = Math.Min(l.DepthStep, l.Depth - p0);
-                for (int kk = 0; kk < kc; kk++)
-                {
-                    // Weight layout [co][ci][kt][kh][kw]: depth row p = ci·kT + kt holds the 3×3 filter at 9p.
-                    float* src = rows + (long)(p0 + kk) * 9;
-                    for (int e = 0; e < 9; e++) f[e] = Avx2.GatherVector256(src + e, lanes, 4);
-                    FilterTransform(f, uv);
-                    for (int xi = 0; xi < Points; xi++) uv[xi].Store(u + l.UPanel(xi, p0, kc, q) + kk * NR + j0);
-                }
-            }
-        });
     }
 
     /// <summary>One block of tiles of one output frame, for the output channels of panels [q0, q1).</summary>
@@ -157,32 +161,47 @@ internal static unsafe class WinogradConv
         /// <summary>Row stride of M: the block's output channels rounded up to whole panels.</summary>
         private int Ldm => (_q1 - _q0) * NR;
 
-        public void Run(float* u, float[]? bias, float* y)
+        /// <summary>The block's output; U is the shared transformed filter, or null to transform panels here as needed.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(WeightRows w, float* u, float[]? bias, float* y)
         {
             var scratch = Scratch.Get();
             int panels = Panels;
             long pointV = (long)panels * MR * _l.DepthStep, pointM = (long)panels * MR * Ldm;
             float* v = scratch.V(Points * pointV);
             float* m = scratch.M(Points * pointM);
+            float* own = u == null ? scratch.U((long)Points * _l.DepthStep * NR) : null;
             var offsets = (Vector256<int>*)scratch.Tables(panels * Points * 2L * 8);
             var masks = (Vector256<float>*)(offsets + panels * Points);
             for (int p = 0; p < panels; p++) PatchTables(p, offsets + p * Points, masks + p * Points);
             for (int p0 = 0; p0 < _l.Depth; p0 += _l.DepthStep)
             {
                 int kc = Math.Min(_l.DepthStep, _l.Depth - p0);
+                long pointA = (long)panels * MR * kc;
                 TransformInput(p0, kc, offsets, masks, v);
-                for (int xi = 0; xi < Points; xi++)
+                if (u != null)
                 {
-                    float* a = v + xi * (long)panels * MR * kc, c = m + xi * pointM;
-                    for (int q = _q0; q < _q1; q++)
-                    {
-                        float* b = u + _l.UPanel(xi, p0, kc, q);
-                        for (int p = 0; p < panels; p++)
-                            MicroKernel.Run(a + (long)p * MR * kc, b, kc, c + (long)p * MR * Ldm + (q - _q0) * NR, Ldm, MR, NR, p0 > 0);
-                    }
+                    // V[ξ] stays in L1/L2 while the U panels stream past.
+                    for (int xi = 0; xi < Points; xi++)
+                        for (int q = _q0; q < _q1; q++)
+                            Gemm(v + xi * pointA, u + _l.UPanel(xi, p0, kc, q), kc, m + xi * pointM + (q - _q0) * NR, p0 > 0);
+                    continue;
+                }
+                for (int q = _q0; q < _q1; q++)
+                {
+                    TransformFilterPanel(w, _l, q, p0, kc, own, (long)kc * NR);
+                    for (int xi = 0; xi < Points; xi++)
+                        Gemm(v + xi * pointA, own + xi * (long)kc * NR, kc, m + xi * pointM + (q - _q0) * NR, p0 > 0);
                 }
             }
             TransformOutput(m, pointM, bias, y);
+        }
+
+        /// <summary>C (+)= Ã·B̃ for every tile panel against one B̃ panel (32 output channels).</summary>
+        private void Gemm(float* a, float* b, int kc, float* c, bool accumulate)
+        {
+            for (int p = 0, panels = Panels; p < panels; p++)
+                MicroKernel.Run(a + (long)p * MR * kc, b, kc, c + (long)p * MR * Ldm, Ldm, MR, NR, accumulate);
         }
 
         /// <summary>
@@ -217,6 +236,7 @@ internal static unsafe class WinogradConv
         }
 
         /// <summary>V = Bᵀ d B for depth rows [p0, p0 + kc) of every tile, written as Ã panels [kc][8 tiles] per ξ.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void TransformInput(int p0, int kc, Vector256<int>* offsets, Vector256<float>* masks, float* v)
         {
             int panels = Panels, kT = _g.KernelT;
@@ -244,6 +264,7 @@ internal static unsafe class WinogradConv
         }
 
         /// <summary>Y = Aᵀ M A plus the bias for every tile of the block, 8 output channels at a time, into y.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void TransformOutput(float* m, long pointM, float[]? bias, float* y)
         {
             int oh = _l.OutH, ow = _l.OutW;
@@ -278,6 +299,7 @@ internal static unsafe class WinogradConv
     // ---- the transforms, on 8 lanes at once ------------------------------------------------------------
 
     /// <summary>u = G g Gᵀ: f holds the 3×3 filter row-major, u receives 6×6 row-major.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FilterTransform(Vector256<float>* f, Vector256<float>* u)
     {
         Vector256<float>* t = stackalloc Vector256<float>[18];
@@ -302,6 +324,7 @@ internal static unsafe class WinogradConv
     }
 
     /// <summary>d ← Bᵀ d B in place (6×6 row-major): rows, then columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InputTransform(Vector256<float>* d)
     {
         for (int r = 0; r < 6; r++) InputRow(d + 6 * r, 1);
@@ -326,6 +349,7 @@ internal static unsafe class WinogradConv
     }
 
     /// <summary>m ← Aᵀ m A (6×6 row-major in, 4×4 row-major out in m[0..16)): rows, then columns.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void OutputTransform(Vector256<float>* m)
     {
         Vector256<float>* z = stackalloc Vector256<float>[24];
@@ -352,8 +376,8 @@ internal static unsafe class WinogradConv
     private sealed class Scratch
     {
         [ThreadStatic] private static Scratch? t_scratch;
-        private readonly float*[] _buffers = new float*[4];
-        private readonly long[] _lengths = new long[4];
+        private readonly float*[] _buffers = new float*[6];
+        private readonly long[] _lengths = new long[6];
 
         public static Scratch Get() => t_scratch ??= new Scratch();
 
@@ -361,6 +385,8 @@ internal static unsafe class WinogradConv
         public float* M(long length) => Grow(1, length);
         public float* Tables(long length) => Grow(2, length);
         public float* Rows(long length) => Grow(3, length);
+        public float* U(long length) => Grow(4, length);
+        public float* Taps(long length) => Grow(5, length);
 
         private float* Grow(int slot, long need)
         {
