@@ -171,14 +171,14 @@ internal static unsafe class WinogradConv
             float* v = scratch.V(Points * pointV);
             float* m = scratch.M(Points * pointM);
             float* own = u == null ? scratch.U((long)Points * _l.DepthStep * NR) : null;
-            var offsets = (Vector256<int>*)scratch.Tables(panels * Points * 2L * 8);
-            var masks = (Vector256<float>*)(offsets + panels * Points);
-            for (int p = 0; p < panels; p++) PatchTables(p, offsets + p * Points, masks + p * Points);
+            float* patches = scratch.Patches(Points * (long)PatchStride + RowFloats);
+            // Lanes past the block's last tile stay finite (their rows of M are never read).
+            new Span<float>(patches, Points * PatchStride).Clear();
             for (int p0 = 0; p0 < _l.Depth; p0 += _l.DepthStep)
             {
                 int kc = Math.Min(_l.DepthStep, _l.Depth - p0);
                 long pointA = (long)panels * MR * kc;
-                TransformInput(p0, kc, offsets, masks, v);
+                TransformInput(p0, kc, patches, v);
                 if (u != null)
                 {
                     // V[ξ] stays in L1/L2 while the U panels stream past.
@@ -204,62 +204,87 @@ internal static unsafe class WinogradConv
                 MicroKernel.Run(a + (long)p * MR * kc, b, kc, c + (long)p * MR * Ldm, Ldm, MR, NR, accumulate);
         }
 
-        /// <summary>
-        /// For tile panel p (8 tiles, one per lane), the offset of each of the 36 patch elements in an input plane and
-        /// whether it lies inside the plane (outside is padding, or a lane past the block's last tile).
-        /// </summary>
-        private void PatchTables(int p, Vector256<int>* offsets, Vector256<float>* masks)
-        {
-            int h = _input.Height, w = _input.Width;
-            int* off = stackalloc int[Points * MR];
-            float* inside = stackalloc float[Points * MR];
-            float all = BitConverter.Int32BitsToSingle(-1);
-            for (int i = 0; i < MR; i++)
-            {
-                int t = p * MR + i;
-                int tile = _first + t;
-                int row0 = tile / _l.TilesW * Tile - _g.PadH0, col0 = tile % _l.TilesW * Tile - _g.PadW0;
-                for (int r = 0; r < 6; r++)
-                    for (int c = 0; c < 6; c++)
-                    {
-                        int e = (r * 6 + c) * MR + i, row = row0 + r, col = col0 + c;
-                        bool valid = t < _count && (uint)row < (uint)h && (uint)col < (uint)w;
-                        off[e] = valid ? row * w + col : 0;
-                        inside[e] = valid ? all : 0f;
-                    }
-            }
-            for (int e = 0; e < Points; e++)
-            {
-                offsets[e] = Vector256.Load(off + e * MR);
-                masks[e] = Vector256.Load(inside + e * MR);
-            }
-        }
+        /// <summary>Row stride of the patch table: the block's tiles, whole panels, and 4 lanes of spill.</summary>
+        private int PatchStride => Panels * MR + 8;
+
+        /// <summary>Floats of the staged input row: 4 columns per tile of a block's tile row, 4 more read past its end.</summary>
+        private const int RowFloats = 4 * MaxBlockTiles + 8;
 
         /// <summary>V = Bᵀ d B for depth rows [p0, p0 + kc) of every tile, written as Ã panels [kc][8 tiles] per ξ.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void TransformInput(int p0, int kc, Vector256<int>* offsets, Vector256<float>* masks, float* v)
+        private void TransformInput(int p0, int kc, float* patches, float* v)
         {
-            int panels = Panels, kT = _g.KernelT;
+            int panels = Panels, kT = _g.KernelT, ld = PatchStride;
             long point = (long)panels * MR * kc;
             Vector256<float>* d = stackalloc Vector256<float>[Points];
-            for (int p = 0; p < panels; p++)
+            for (int kk = 0; kk < kc; kk++)
             {
-                Vector256<int>* po = offsets + p * Points;
-                Vector256<float>* pm = masks + p * Points;
-                float* dst = v + (long)p * MR * kc;
-                for (int kk = 0; kk < kc; kk++, dst += MR)
+                int depthRow = p0 + kk;
+                float* plane = _input.Frame(depthRow / kT, _frame * _g.StrideT + depthRow % kT);
+                if (plane == null)
                 {
-                    int depthRow = p0 + kk;
-                    float* plane = _input.Frame(depthRow / kT, _frame * _g.StrideT + depthRow % kT);
-                    if (plane == null)
-                    {
-                        for (int xi = 0; xi < Points; xi++) Vector256<float>.Zero.Store(dst + xi * point);
-                        continue;
-                    }
-                    for (int e = 0; e < Points; e++) d[e] = Avx2.GatherMaskVector256(Vector256<float>.Zero, plane, po[e], pm[e], 4);
+                    for (int p = 0; p < panels; p++)
+                        for (int xi = 0; xi < Points; xi++) Vector256<float>.Zero.Store(v + xi * point + (long)p * MR * kc + kk * MR);
+                    continue;
+                }
+                Patches(plane, patches, patches + Points * ld);
+                for (int p = 0; p < panels; p++)
+                {
+                    for (int e = 0; e < Points; e++) d[e] = Vector256.Load(patches + e * ld + p * MR);
                     InputTransform(d);
+                    float* dst = v + (long)p * MR * kc + kk * MR;
                     for (int xi = 0; xi < Points; xi++) d[xi].Store(dst + xi * point);
                 }
+            }
+        }
+
+        /// <summary>
+        /// The 6×6 input patches of the block's tiles in one plane, as a table [36][tiles] (element 6r + c of every
+        /// tile in a row), zero outside the plane. Per tile row and patch row, the input row is staged (zero padded)
+        /// and read 4 tiles at a time: their 4-column groups transposed give columns 0–3, and the groups one tile on
+        /// give columns 4–5.
+        /// </summary>
+        private void Patches(float* plane, float* table, float* row)
+        {
+            int h = _input.Height, w = _input.Width, ld = PatchStride;
+            for (int t = _first; t < _first + _count;)
+            {
+                int ty = t / _l.TilesW, x0 = t % _l.TilesW;
+                int n = Math.Min(_l.TilesW - x0, _first + _count - t), groups = (n + 3) / 4;
+                int span = 16 * groups + 4, col0 = Tile * x0 - _g.PadW0;
+                int lo = Math.Clamp(-col0, 0, span), hi = Math.Clamp(w - col0, lo, span);
+                float* at = table + (t - _first);
+                for (int r = 0; r < 6; r++)
+                {
+                    int ih = Tile * ty + r - _g.PadH0;
+                    if ((uint)ih >= (uint)h)
+                    {
+                        for (int c = 0; c < 6; c++) new Span<float>(at + (6 * r + c) * ld, 4 * groups).Clear();
+                        continue;
+                    }
+                    float* src = plane + (long)ih * w + col0;
+                    new Span<float>(row, lo).Clear();
+                    Buffer.MemoryCopy(src + lo, row + lo, (hi - lo) * 4L, (hi - lo) * 4L);
+                    new Span<float>(row + hi, span - hi).Clear();
+                    float* e0 = at + 6 * r * ld;
+                    for (int gi = 0; gi < groups; gi++)
+                    {
+                        float* x = row + 16 * gi;
+                        Vector128<float> a0 = Vector128.Load(x), a1 = Vector128.Load(x + 4), a2 = Vector128.Load(x + 8);
+                        Vector128<float> a3 = Vector128.Load(x + 12), a4 = Vector128.Load(x + 16);
+                        Vector128<float> t0 = Sse.UnpackLow(a0, a1), t1 = Sse.UnpackLow(a2, a3);
+                        Vector128<float> t2 = Sse.UnpackHigh(a0, a1), t3 = Sse.UnpackHigh(a2, a3);
+                        Vector128<float> s0 = Sse.UnpackLow(a1, a2), s1 = Sse.UnpackLow(a3, a4);
+                        float* e = e0 + 4 * gi;
+                        Sse.MoveLowToHigh(t0, t1).Store(e);
+                        Sse.MoveHighToLow(t1, t0).Store(e + ld);
+                        Sse.MoveLowToHigh(t2, t3).Store(e + 2 * ld);
+                        Sse.MoveHighToLow(t3, t2).Store(e + 3 * ld);
+                        Sse.MoveLowToHigh(s0, s1).Store(e + 4 * ld);
+                        Sse.MoveHighToLow(s1, s0).Store(e + 5 * ld);
+                    }
+                }
+                t += n;
             }
         }
 
@@ -383,7 +408,7 @@ internal static unsafe class WinogradConv
 
         public float* V(long length) => Grow(0, length);
         public float* M(long length) => Grow(1, length);
-        public float* Tables(long length) => Grow(2, length);
+        public float* Patches(long length) => Grow(2, length);
         public float* Rows(long length) => Grow(3, length);
         public float* U(long length) => Grow(4, length);
         public float* Taps(long length) => Grow(5, length);
