@@ -31,6 +31,12 @@ internal static unsafe class WinogradConv
     private const int Tile = 4, Points = 36, MR = MicroKernel.MR, NR = MicroKernel.NR;
     private const int MaxBlockTiles = 8 * MR, DepthBlock = 256;
 
+    /// <summary>
+    /// The stride between the 36 per-point arrays (V, M, U): one cache line more than their length, because the
+    /// transforms touch all 36 at once and at a multiple of 4 KiB apart they would fall in one L1 set.
+    /// </summary>
+    private static long Skewed(long floats) => floats + 16;
+
     /// <summary>3×3 spatial taps at spatial stride 1, any time kernel, stride and padding; needs AVX2 gathers and FMA.</summary>
     public static bool Applies(Conv3dGeometry g) =>
         g.KernelH == 3 && g.KernelW == 3 && g.StrideH == 1 && g.StrideW == 1 && Avx2.IsSupported && Fma.IsSupported;
@@ -102,7 +108,7 @@ internal static unsafe class WinogradConv
         public bool SharedFilters { get; }
 
         /// <summary>Floats of U per transform point: depth × Cout rounded up to whole panels.</summary>
-        public long PointU => (long)Depth * CoPanels * NR;
+        public long PointU => Skewed((long)Depth * CoPanels * NR);
 
         /// <summary>Where U[ξ]'s B̃ panel of output channels [32q, 32q + 32) and the depth block at p0 (kc deep) starts.</summary>
         public long UPanel(int xi, int p0, int kc, int q) => xi * PointU + (long)p0 * CoPanels * NR + (long)q * kc * NR;
@@ -167,17 +173,17 @@ internal static unsafe class WinogradConv
         {
             var scratch = Scratch.Get();
             int panels = Panels;
-            long pointV = (long)panels * MR * _l.DepthStep, pointM = (long)panels * MR * Ldm;
+            long pointV = Skewed((long)panels * MR * _l.DepthStep), pointM = Skewed((long)panels * MR * Ldm), pointU = Skewed((long)_l.DepthStep * NR);
             float* v = scratch.V(Points * pointV);
             float* m = scratch.M(Points * pointM);
-            float* own = u == null ? scratch.U((long)Points * _l.DepthStep * NR) : null;
+            float* own = u == null ? scratch.U(Points * pointU) : null;
             float* patches = scratch.Patches(Points * (long)PatchStride + RowFloats);
             // Lanes past the block's last tile stay finite (their rows of M are never read).
             new Span<float>(patches, Points * PatchStride).Clear();
             for (int p0 = 0; p0 < _l.Depth; p0 += _l.DepthStep)
             {
                 int kc = Math.Min(_l.DepthStep, _l.Depth - p0);
-                long pointA = (long)panels * MR * kc;
+                long pointA = Skewed((long)panels * MR * kc);
                 TransformInput(p0, kc, patches, v);
                 if (u != null)
                 {
@@ -189,9 +195,9 @@ internal static unsafe class WinogradConv
                 }
                 for (int q = _q0; q < _q1; q++)
                 {
-                    TransformFilterPanel(w, _l, q, p0, kc, own, (long)kc * NR);
+                    TransformFilterPanel(w, _l, q, p0, kc, own, pointU);
                     for (int xi = 0; xi < Points; xi++)
-                        Gemm(v + xi * pointA, own + xi * (long)kc * NR, kc, m + xi * pointM + (q - _q0) * NR, p0 > 0);
+                        Gemm(v + xi * pointA, own + xi * pointU, kc, m + xi * pointM + (q - _q0) * NR, p0 > 0);
                 }
             }
             TransformOutput(m, pointM, bias, y);
@@ -215,7 +221,7 @@ internal static unsafe class WinogradConv
         private void TransformInput(int p0, int kc, float* patches, float* v)
         {
             int panels = Panels, kT = _g.KernelT, ld = PatchStride;
-            long point = (long)panels * MR * kc;
+            long point = Skewed((long)panels * MR * kc);
             Vector256<float>* d = stackalloc Vector256<float>[Points];
             for (int kk = 0; kk < kc; kk++)
             {
