@@ -15,15 +15,17 @@ namespace Sora.Kernels.Cpu;
 /// GEMM M[ξ] (tiles × Cout) = V[ξ] (tiles × Cin·kT) · U[ξ]ᵀ (Cin·kT × Cout): 36 products per tile and reduction
 /// row where the direct sum takes 144.
 /// <para>
-/// Interpolation points 0, 1, −1, 2, −1/2 and ∞: measured against float64 with float32 GEMMs over 288–3072 reduction
-/// rows, they gave relative errors 0.9–1.9·10⁻⁶, against 1.4–2.9·10⁻⁶ for 0, ±1, ±2 (and for 0, ±1, ±1/2); F(2×2,
-/// 3×3) gave 0.5·10⁻⁶ and the direct sum 0.3·10⁻⁶.
+/// Interpolation points 0, 1, −1, 2, −1/2 and ∞. In a float64 simulation with float32 transforms and GEMMs over
+/// 288–3072 reduction rows they gave relative errors 0.9–1.9·10⁻⁶, against 1.4–2.9·10⁻⁶ for 0, ±1, ±2 (the same for
+/// 0, ±1, ±1/2), 0.5·10⁻⁶ for F(2×2, 3×3) and 0.3·10⁻⁶ for the direct sum; this code measures 0.7–2.1·10⁻⁶ against
+/// the float64 convolution (WinogradConvTests), the implicit GEMM 0.4·10⁻⁶.
 /// </para>
 /// <para>
-/// U is transformed once per call, straight into the micro-kernel's B̃ panels (32 output channels × depth block).
 /// Work runs in blocks of up to 64 tiles of one output frame (and, when there are few blocks, a range of output
-/// channels): per depth block the input patches are transformed straight into Ã panels (8 tiles), then the 36 GEMMs
-/// accumulate into M, and the finished block is transformed back into the output.
+/// channels). Per depth block the input patches are transformed straight into the micro-kernel's Ã panels (8 tiles),
+/// the 36 GEMMs accumulate into M, and the finished block is transformed back into the output. U, in B̃ panels
+/// (32 output channels), is transformed once per call and shared by the blocks when there are more than two;
+/// otherwise each block transforms the panels it needs as it goes.
 /// </para>
 /// </summary>
 internal static unsafe class WinogradConv
@@ -37,7 +39,7 @@ internal static unsafe class WinogradConv
     /// </summary>
     private static long Skewed(long floats) => floats + 16;
 
-    /// <summary>3×3 spatial taps at spatial stride 1, any time kernel, stride and padding; needs AVX2 gathers and FMA.</summary>
+    /// <summary>3×3 spatial taps at spatial stride 1, any time kernel, stride and padding, on AVX2 + FMA machines.</summary>
     public static bool Applies(Conv3dGeometry g) =>
         g.KernelH == 3 && g.KernelW == 3 && g.StrideH == 1 && g.StrideW == 1 && Avx2.IsSupported && Fma.IsSupported;
 
