@@ -16,6 +16,6 @@ internal enum ConvAlgorithm
 
 public sealed partial class CpuBackend
 {
-    /// <summary>Which convolution algorithm <see cref="Conv3d(Sora.Runtime.Tensor, Sora.Runtime.Tensor, Sora.Runtime.Tensor?, Sora.Runtime.Tensor, Sora.Runtime.Conv3dGeometry, Sora.Runtime.Tensor?)"/> runs (tests pin the implicit GEMM to compare the two).</summary>
+    /// <summary>Which algorithm this backend's <c>Conv3d</c> runs; tests and benchmarks pin the implicit GEMM to compare the two.</summary>
     internal ConvAlgorithm ConvAlgorithm { get; init; }
 }

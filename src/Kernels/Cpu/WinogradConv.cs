@@ -250,7 +250,8 @@ internal static unsafe class WinogradConv
         /// The 6×6 input patches of the block's tiles in one plane, as a table [36][tiles] (element 6r + c of every
         /// tile in a row), zero outside the plane. Per tile row and patch row, the input row is staged (zero padded)
         /// and read 4 tiles at a time: their 4-column groups transposed give columns 0–3, and the groups one tile on
-        /// give columns 4–5.
+        /// give columns 4–5. A row's last group may write up to 3 lanes past its tiles: into the next tile row's,
+        /// which are written after, or into the table's slack.
         /// </summary>
         private void Patches(float* plane, float* table, float* row)
         {

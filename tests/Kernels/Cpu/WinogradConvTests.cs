@@ -37,7 +37,7 @@ public sealed class WinogradConvTests(ITestOutputHelper output)
             using var y = Poisoned(backend, cout, ot, oh, ow);
             backend.Conv3d(xt, wtt, bt, y, g, ct);
             float[] actual = Download(backend, y);
-            string what = $"{backend.ConvAlgorithm} conv {cin}→{cout} x [{t}, {h}, {w}] cache {cacheFrames} {g}";
+            string what = $"{backend.ConvAlgorithm} conv {cin}→{cout}, kT {g.KernelT}, x [{t}, {h}, {w}], cache {cacheFrames}";
             output.WriteLine($"{what}: relative error {RelativeError(expected, actual):E2}");
             AssertClose(expected, actual, 1e-5, what);
         }
