@@ -1,5 +1,6 @@
 using Sora.Kernels.Cpu;
 using Sora.Runtime;
+using Sora.Runtime.Gguf;
 using Xunit;
 using Xunit.Abstractions;
 using static Sora.Tests.Kernels.OpTestKit;
@@ -84,4 +85,27 @@ public sealed class WinogradConvTests(ITestOutputHelper output)
 
     [Fact]
     public void One_output_pixel() => Check(24, 33, 1, 1, 1, Spatial3, seed: 10);
+
+    /// <summary>Q4_K weights, whose depth blocks (9 floats per depth row) start inside 256-value ggml blocks.</summary>
+    [Theory]
+    [InlineData(1, 13, 11)] // one block of tiles: it transforms the filter panels itself
+    [InlineData(3, 7, 6)] // three blocks: the filter is transformed once and shared
+    public void Q4_K_weights_read_in_depth_blocks_that_start_inside_ggml_blocks(int t, int h, int w)
+    {
+        int cin = 96, cout = 64, k = cin * 27;
+        byte[] blocks = WeightChecks.RandomBlocks(GgmlType.Q4_K, (long)cout * k, 11);
+        float[] wt = WeightChecks.Expand(GgmlType.Q4_K, blocks, (long)cout * k);
+        float[] x = Random(cin * t * h * w, 12), b = Random(cout, 13), cache = Random(cin * 2 * h * w, 14);
+        var expected = Reference.Conv3d(D(x), cin, t, h, w, D(wt), cout, 3, 3, 3, D(b), 1, 1, 1, 2, 0, 1, 1, 1, 1,
+            D(cache), 2, out int ot, out int oh, out int ow);
+        using var xt = Upload(Winograd, x, [cin, t, h, w]);
+        using var bt = Upload(Winograd, b, [cout]);
+        using var ct = Upload(Winograd, cache, [cin, 2, h, w]);
+        using var bw = Winograd.Upload(blocks);
+        using var y = Poisoned(Winograd, cout, ot, oh, ow);
+        Winograd.Conv3d(xt, new BlockWeight(GgmlType.Q4_K, bw, cout, k), bt, y, Causal3, ct);
+        float[] actual = Download(Winograd, y);
+        output.WriteLine($"q4_K conv {cin}→{cout}, x [{t}, {h}, {w}]: relative error {RelativeError(expected, actual):E2}");
+        AssertClose(expected, actual, 1e-5, $"q4_K conv x [{t}, {h}, {w}]");
+    }
 }
