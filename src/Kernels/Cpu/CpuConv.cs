@@ -8,12 +8,18 @@ namespace Sora.Kernels.Cpu;
 /// <summary>
 /// 3D convolution as an implicit GEMM: y[Cout, positions] = W[Cout, Cin·kT·kH·kW] · im2col(x), the im2col
 /// columns gathered straight from x (and the time cache) while packing B̃ panels, never materialised.
-/// Output positions are split across workers.
+/// Output positions are split across workers. Convolutions with 3×3 spatial taps at stride 1 go to
+/// <see cref="WinogradConv"/> instead (a quarter of the products), unless the backend pins this path.
 /// </summary>
 internal static unsafe class CpuConv
 {
     public static void Run(CpuBackend backend, ConvInput input, WeightRows w, float[]? bias, float* y, int cout, int ot, int oh, int ow, Conv3dGeometry g)
     {
+        if (backend.ConvAlgorithm == ConvAlgorithm.Auto && WinogradConv.Applies(g))
+        {
+            WinogradConv.Run(backend, input, w, bias, y, cout, ot, oh, ow, g);
+            return;
+        }
         int k = input.Channels * g.KernelT * g.KernelH * g.KernelW;
         int positions = ot * oh * ow;
         float* wf = (float*)NativeMemory.AlignedAlloc((nuint)cout * (nuint)k * 4, 64);
