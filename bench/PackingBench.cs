@@ -3,6 +3,8 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using Sora.Kernels.Cpu;
 using Sora.Native.Pipeline;
+using Sora.Runtime;
+using System.Diagnostics;
 
 namespace Sora.Bench;
 
@@ -23,14 +25,16 @@ public class PackingBench
     [Params(1, 4, 16)]
     public int Concurrent;
 
-    private CpuBackend _backend = null!;
+    private IBackend _backend = null!;
     private WanPipeline _pipeline = null!;
     private GenerationOptions[] _requests = [];
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Setup(new CpuBackend());
+
+    private void Setup(IBackend backend)
     {
-        _backend = new CpuBackend();
+        _backend = backend;
         _pipeline = WanPipeline.Load(ShippedModel(), _backend);
         (int Frames, int Height, int Width)[] kinds = [(9, 32, 32), (5, 48, 32), (9, 32, 48), (5, 32, 32), (9, 48, 48), (5, 32, 48)];
         _requests = Enumerable.Range(0, Concurrent).Select(i => _pipeline.Defaults.Options($"a red circle moving right on a blue background") with
@@ -73,6 +77,57 @@ public class PackingBench
         {
             foreach (var j in jobs) j.Dispose();
         }
+    }
+
+    /// <summary>
+    /// `--profile packing`: the 16-request run both ways (after a warm-up of each) through <see cref="TimingBackend"/>,
+    /// with wall time split by phase (begin: prompts encoded and noise drawn; steps; finish: decode) and the ops.
+    /// </summary>
+    internal static void Profile()
+    {
+        var timing = new TimingBackend(new CpuBackend(2));
+        var bench = new PackingBench { Concurrent = 16 };
+        bench.Setup(timing);
+        try
+        {
+            foreach (bool packed in new[] { false, true })
+            {
+                bench.Phased(packed);
+                timing.Reset();
+                var phases = bench.Phased(packed);
+                Console.WriteLine($"{(packed ? "packed" : "one at a time")}: begin {phases.Begin:F3} s, steps {phases.Steps:F3} s, finish {phases.Finish:F3} s");
+                timing.Print(phases.Begin + phases.Steps + phases.Finish);
+            }
+        }
+        finally
+        {
+            bench.Cleanup();
+        }
+    }
+
+    /// <summary>One run, packed or one at a time, through Start/Step/Finish; seconds spent in each.</summary>
+    private (double Begin, double Steps, double Finish) Phased(bool packed)
+    {
+        double begin = 0, steps = 0, finish = 0;
+        var groups = packed ? [_requests] : _requests.Select(r => new[] { r }).ToArray();
+        foreach (var group in groups)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            var jobs = group.Select(r => _pipeline.Start(r)).ToList();
+            long t1 = Stopwatch.GetTimestamp();
+            while (jobs.Any(j => !j.IsFinished)) _pipeline.Step(jobs.Where(j => !j.IsFinished).ToList());
+            long t2 = Stopwatch.GetTimestamp();
+            foreach (var j in jobs)
+            {
+                _pipeline.Finish(j).Latents?.Dispose();
+                j.Dispose();
+            }
+            long t3 = Stopwatch.GetTimestamp();
+            begin += Stopwatch.GetElapsedTime(t0, t1).TotalSeconds;
+            steps += Stopwatch.GetElapsedTime(t1, t2).TotalSeconds;
+            finish += Stopwatch.GetElapsedTime(t2, t3).TotalSeconds;
+        }
+        return (begin, steps, finish);
     }
 
     [GlobalCleanup]
