@@ -192,22 +192,71 @@ public sealed class WanPipeline : IDisposable
     /// <summary>The result of a finished job: the final latents and, unless only latents were asked for, the decoded video.</summary>
     public GenerationResult Finish(GenerationJob job)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(job);
-        if (!job.IsFinished) throw new ArgumentException($"the job has run {job.StepsDone} of {job.TotalSteps} steps", nameof(job));
-        var hostLatents = _backend.ToHost(job.Latents);
+        return Finish([job])[0];
+    }
+
+    /// <summary>
+    /// The results of finished jobs, in order, each as <see cref="Finish(GenerationJob)"/> gives it: the clips of one
+    /// latent shape are decoded side by side in one VAE pass (<see cref="WanVae.Decode(IReadOnlyList{Tensor})"/>), as
+    /// many together as the device holds by their decode estimates.
+    /// </summary>
+    public GenerationResult[] Finish(IReadOnlyList<GenerationJob> jobs)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(jobs);
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            var job = jobs[i] ?? throw new ArgumentNullException(nameof(jobs), $"jobs[{i}] is null");
+            if (!job.IsFinished)
+                throw new ArgumentException($"the job has run {job.StepsDone} of {job.TotalSteps} steps" + (jobs.Count > 1 ? $" (jobs[{i}])" : ""), nameof(jobs));
+        }
+        var videos = new VideoFrames?[jobs.Count];
+        foreach (var group in DecodeGroups(jobs))
+        {
+            var decoded = Decode(group.Select(i => jobs[i].Latents).ToArray());
+            for (int k = 0; k < group.Count; k++) videos[group[k]] = decoded[k];
+        }
+        var results = new List<GenerationResult>(jobs.Count);
         try
         {
-            var video = job.Options.OutputType == OutputType.Video ? Decode(job.Latents) : null;
-            return new GenerationResult { Video = video, Latents = hostLatents, Seed = job.Seed };
+            for (int i = 0; i < jobs.Count; i++)
+                results.Add(new GenerationResult { Video = videos[i], Latents = _backend.ToHost(jobs[i].Latents), Seed = jobs[i].Seed });
+            return results.ToArray();
         }
         catch
         {
-            hostLatents.Dispose();
+            foreach (var r in results) r.Latents?.Dispose();
             throw;
         }
     }
 
+    /// <summary>
+    /// The jobs to decode (those asking for video), grouped by latent shape in order of first appearance, each group cut
+    /// so that its clips' decode and output estimates together fit the device's memory (at least one clip a group).
+    /// </summary>
+    private List<List<int>> DecodeGroups(IReadOnlyList<GenerationJob> jobs)
+    {
+        var groups = new List<List<int>>();
+        var open = new Dictionary<string, List<int>>();
+        long memory = _backend.Device.MemoryBytes;
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            var o = jobs[i].Options;
+            if (o.OutputType != OutputType.Video) continue;
+            int[] shape = jobs[i].Latents.Shape;
+            var e = Estimate(o, shape, jobs[i].Guided);
+            int most = memory > 0 ? (int)Math.Clamp(memory / (Math.Max(e.VaeBytes, 0) + e.OutputBytes), 1, int.MaxValue) : int.MaxValue;
+            string key = string.Join("x", shape);
+            if (!open.TryGetValue(key, out var group) || group.Count >= most)
+            {
+                open[key] = group = [];
+                groups.Add(group);
+            }
+            group.Add(i);
+        }
+        return groups;
+    }
     /// <summary>
     /// Checks a request without doing any of its work — every option, and that the device can hold it (see
     /// <see cref="MemoryEstimate"/>) — and returns its latent shape [C, T, h, w]. Throws like <see cref="Generate"/>.
@@ -415,17 +464,33 @@ public sealed class WanPipeline : IDisposable
         return host.ToFloatArray();
     }
 
-    /// <summary>z = x·std + mean per channel → VAE decode → clamp(v/2 + ½, 0, 1) → frames [F, H, W, 3].</summary>
-    private VideoFrames Decode(Tensor latents)
+    /// <summary>Per clip of one latent shape: z = x·std + mean per channel → VAE decode (all together) → clamp(v/2 + ½, 0, 1) → frames [F, H, W, 3].</summary>
+    private VideoFrames[] Decode(IReadOnlyList<Tensor> latents)
     {
-        int c = latents.Dim(0), positions = (int)(latents.ElementCount / c);
-        using var z = _backend.Allocate(DType.F32, latents.Shape);
-        _backend.ChannelAffine(latents.Reshape(c, positions), Vae.LatentsStd, Vae.LatentsMean, z.Reshape(c, positions));
-        using var video = Vae.Decode(z);
-        _backend.ScaleShift(video, 0.5f, 0.5f, video);
-        _backend.Clamp(video, 0f, 1f, video);
-        using var host = _backend.ToHost(video);
-        return ToFrames(host.ToFloatArray(), video.Dim(1), video.Dim(2), video.Dim(3));
+        var z = new List<Tensor>(latents.Count);
+        Tensor[] videos = [];
+        try
+        {
+            foreach (var l in latents)
+            {
+                int c = l.Dim(0), positions = (int)(l.ElementCount / c);
+                z.Add(_backend.Allocate(DType.F32, l.Shape));
+                _backend.ChannelAffine(l.Reshape(c, positions), Vae.LatentsStd, Vae.LatentsMean, z[^1].Reshape(c, positions));
+            }
+            videos = Vae.Decode(z);
+            return videos.Select(video =>
+            {
+                _backend.ScaleShift(video, 0.5f, 0.5f, video);
+                _backend.Clamp(video, 0f, 1f, video);
+                using var host = _backend.ToHost(video);
+                return ToFrames(host.ToFloatArray(), video.Dim(1), video.Dim(2), video.Dim(3));
+            }).ToArray();
+        }
+        finally
+        {
+            foreach (var t in z) t.Dispose();
+            foreach (var v in videos) v.Dispose();
+        }
     }
 
     /// <summary>[3, F, H, W] planes → interleaved RGB [F, H, W, 3].</summary>
