@@ -19,9 +19,9 @@ public sealed class VaeBatchedDecodeTests(Xunit.Abstractions.ITestOutputHelper o
         return ToBackend(backend, data, [z, t, h, w]);
     }
 
-    private void CheckBatchedEqualsAlone(string vaeDir, int clips, int t, int h, int w)
+    private void CheckBatchedEqualsAlone(string vaeDir, int clips, int t, int h, int w, IBackend? on = null)
     {
-        using var backend = new Sora.Tests.Text.PoisoningBackend(NewCpuBackend());
+        using var backend = new Sora.Tests.Text.PoisoningBackend(on ?? NewCpuBackend());
         using var vae = WanVae.Load(vaeDir, backend);
         var latents = Enumerable.Range(0, clips).Select(b => Latents(backend, 100 + b, vae.ZDim, t, h, w)).ToArray();
         try
@@ -60,6 +60,10 @@ public sealed class VaeBatchedDecodeTests(Xunit.Abstractions.ITestOutputHelper o
 
     [Fact]
     public void Wan22_clips_decoded_together_equal_each_alone() => CheckBatchedEqualsAlone(Fixture22VaeDir, clips: 2, t: 3, h: 2, w: 4);
+
+    [Fact]
+    public void Wan21_clips_decoded_together_equal_each_alone_on_the_ilgpu_cpu_accelerator() =>
+        CheckBatchedEqualsAlone(FixtureVaeDir, clips: 2, t: 2, h: 2, w: 2, Sora.Kernels.Gpu.IlgpuBackend.CreateCpu());
 
     [Fact]
     public void Clips_of_different_shapes_are_refused_naming_the_clip()
