@@ -17,7 +17,8 @@ public interface IEngineJob : IDisposable
 /// <summary>
 /// What the job runner drives: one loaded model on one device, entered from the runner's thread only. Jobs are
 /// begun one by one, stepped together (every job in flight, each at its own step, in one packed transformer pass per
-/// step: continuous batching), and finished one by one.
+/// step: continuous batching), and finished together (the jobs that finish at the same pass, clips of one size decoded
+/// in one pass).
 /// </summary>
 public interface IVideoEngine : IDisposable
 {
@@ -43,6 +44,6 @@ public interface IVideoEngine : IDisposable
     /// <summary>One denoising step of every job given, in one packed pass.</summary>
     void Step(IReadOnlyList<IEngineJob> jobs);
 
-    /// <summary>The video of a finished job.</summary>
-    VideoFrames Finish(IEngineJob job);
+    /// <summary>The videos of finished jobs, in order.</summary>
+    IReadOnlyList<VideoFrames> Finish(IReadOnlyList<IEngineJob> jobs);
 }

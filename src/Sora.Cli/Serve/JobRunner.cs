@@ -170,15 +170,35 @@ public sealed class JobRunner : IDisposable
         }
     }
 
-    /// <summary>Finished jobs are decoded, written and marked completed, one after another.</summary>
+    /// <summary>
+    /// The jobs that finished at this pass are decoded together, then written and marked completed one after another;
+    /// if the decode fails, every one of them fails with the error.
+    /// </summary>
     private void FinishDone()
     {
-        foreach (var r in _running.Where(r => r.Work.IsFinished).ToList())
+        var done = _running.Where(r => r.Work.IsFinished).ToList();
+        if (done.Count == 0) return;
+        lock (_gate) _running.RemoveAll(done.Contains);
+        IReadOnlyList<VideoFrames> videos;
+        try
         {
-            lock (_gate) _running.Remove(r);
+            videos = _engine.Finish(done.Select(r => r.Work).ToList());
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (var r in done)
+            {
+                Failed(r.Job, e);
+                r.Work.Dispose();
+                r.Cts.Dispose();
+            }
+            return;
+        }
+        for (int i = 0; i < done.Count; i++)
+        {
+            var (r, video) = (done[i], videos[i]);
             try
             {
-                var video = _engine.Finish(r.Work);
                 _files.WriteResult(r.Job.Id, video, _engine.Geometry.Fps, r.Cts.Token);
                 Recorded(r.Job, () =>
                 {

@@ -82,14 +82,20 @@ public sealed class WanVideoEngine : IVideoEngine
 
     public void Step(IReadOnlyList<IEngineJob> jobs) => _pipeline.Step(jobs.Select(j => ((EngineJob)j).Work).ToList());
 
-    /// <summary>The decoded clip; for an extension, the source clip (fitted to the size) without its last frames, then everything the model made.</summary>
-    public VideoFrames Finish(IEngineJob job)
+    /// <summary>
+    /// The decoded clips (equal sizes decoded together); for an extension, the source clip (fitted to the size) without
+    /// its last frames, then everything the model made.
+    /// </summary>
+    public IReadOnlyList<VideoFrames> Finish(IReadOnlyList<IEngineJob> jobs)
     {
-        var (work, spec, inputs) = ((EngineJob)job).Parts;
-        var result = _pipeline.Finish(work);
-        result.Latents?.Dispose();
-        var video = result.Video ?? throw new InvalidOperationException("the pipeline returned no video");
-        return spec.Kind == JobKind.Extend ? ClipFrames.JoinExtension(inputs.Clip!, video, work.Options.ExtendFrames) : video;
+        var parts = jobs.Select(j => ((EngineJob)j).Parts).ToArray();
+        var results = _pipeline.Finish(parts.Select(p => p.Work).ToArray());
+        foreach (var r in results) r.Latents?.Dispose();
+        return parts.Select((p, i) =>
+        {
+            var video = results[i].Video ?? throw new InvalidOperationException("the pipeline returned no video");
+            return p.Spec.Kind == JobKind.Extend ? ClipFrames.JoinExtension(p.Inputs.Clip!, video, p.Work.Options.ExtendFrames) : video;
+        }).ToArray();
     }
 
     private sealed class EngineJob(GenerationJob work, JobSpec spec, JobInputs inputs, int passTokens) : IEngineJob
