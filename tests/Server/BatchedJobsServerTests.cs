@@ -8,18 +8,20 @@ using Xunit;
 namespace Sora.Tests.Server;
 
 /// <summary>
-/// Jobs that finish at the same pass are decoded together (one <see cref="IVideoEngine.Finish"/> call) and each video
-/// is exactly the same request run alone through the library.
+/// Jobs that join at the same pass begin together (one <see cref="IVideoEngine.Begin"/> call: their prompts in one
+/// encoder pass), jobs that finish at the same pass are decoded together (one <see cref="IVideoEngine.Finish"/> call),
+/// and each video is exactly the same request run alone through the library; a bad request among others fails alone.
 /// </summary>
 [Collection(ServerCollection.Name)]
-public sealed class BatchedFinishServerTests(ServedModel model)
+public sealed class BatchedJobsServerTests(ServedModel model)
 {
-    /// <summary>The real engine, its first pass held until the test lets it go; records how many jobs each finish took.</summary>
+    /// <summary>The real engine, its first pass held until the test lets it go; records how many jobs each begin and finish took.</summary>
     private sealed class GatedEngine(IVideoEngine inner) : IVideoEngine
     {
         private bool _released;
         public ManualResetEventSlim Entered { get; } = new(false);
         public ManualResetEventSlim Gate { get; } = new(false);
+        public List<int> BeginSizes { get; } = [];
         public List<int> FinishSizes { get; } = [];
 
         public string ModelId => inner.ModelId;
@@ -30,7 +32,11 @@ public sealed class BatchedFinishServerTests(ServedModel model)
         public double DefaultStrength => inner.DefaultStrength;
         public (int Width, int Height) SizeFor(int sourceWidth, int sourceHeight) => inner.SizeFor(sourceWidth, sourceHeight);
         public int PassTokens(JobSpec spec) => inner.PassTokens(spec);
-        public IEngineJob Begin(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress) => inner.Begin(spec, inputs, progress);
+        public IReadOnlyList<Begun> Begin(IReadOnlyList<JobStart> jobs)
+        {
+            lock (BeginSizes) BeginSizes.Add(jobs.Count);
+            return inner.Begin(jobs);
+        }
 
         public void Step(IReadOnlyList<IEngineJob> jobs)
         {
@@ -58,7 +64,7 @@ public sealed class BatchedFinishServerTests(ServedModel model)
     ];
 
     [Fact]
-    public async Task Jobs_finishing_at_one_pass_are_decoded_together_and_equal_each_alone()
+    public async Task Jobs_joining_at_one_pass_begin_together_finish_together_and_equal_each_alone()
     {
         var engine = new GatedEngine(model.Engine);
         var server = await TestServer.StartAsync(engine);
@@ -74,7 +80,8 @@ public sealed class BatchedFinishServerTests(ServedModel model)
             var videos = new List<System.Text.Json.JsonElement>();
             foreach (var id in ids) videos.Add(await server.WaitAsync(id));
 
-            lock (engine.FinishSizes) Assert.Contains(Requests.Length - 1, engine.FinishSizes);
+            lock (engine.BeginSizes) Assert.Equal([1, Requests.Length - 1], engine.BeginSizes);
+            lock (engine.FinishSizes) Assert.Equal([1, Requests.Length - 1], engine.FinishSizes);
             using var backend = new CpuBackend();
             using var pipeline = WanPipeline.Load(ModelLocator.Resolve(null), backend);
             for (int i = 0; i < ids.Count; i++)
@@ -91,6 +98,27 @@ public sealed class BatchedFinishServerTests(ServedModel model)
         {
             engine.Gate.Set();
             await server.DisposeAndDeleteStoreAsync();
+        }
+    }
+
+    [Fact]
+    public void A_request_the_model_cannot_run_fails_alone_and_the_others_begin()
+    {
+        var good = new JobSpec { Kind = JobKind.Create, Prompt = Requests[0].Prompt, Frames = 9, Width = 32, Height = 32, Steps = 2, Guidance = 5, Seed = 1 };
+        var progress = new Progress<StepProgress>();
+        var begun = model.Engine.Begin([new(good, new(null, null), progress), new(good with { Frames = 6 }, new(null, null), progress), new(good with { Seed = 2 }, new(null, null), progress)]);
+        try
+        {
+            Assert.Equal(3, begun.Count);
+            Assert.NotNull(begun[0].Job);
+            Assert.NotNull(begun[2].Job);
+            Assert.Null(begun[1].Job);
+            var error = Assert.IsType<ArgumentException>(begun[1].Error);
+            Assert.Equal("Frames", error.ParamName);
+        }
+        finally
+        {
+            foreach (var b in begun) b.Job?.Dispose();
         }
     }
 }
