@@ -298,6 +298,7 @@ public sealed class WanPipeline : IDisposable
         }
         return groups;
     }
+
     /// <summary>
     /// Checks a request without doing any of its work — every option, and that the device can hold it (see
     /// <see cref="MemoryEstimate"/>) — and returns its latent shape [C, T, h, w]. Throws like <see cref="Generate"/>.
