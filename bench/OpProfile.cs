@@ -5,13 +5,18 @@ using Sora.Runtime;
 namespace Sora.Bench;
 
 /// <summary>
-/// `--profile vae|transformer`: runs one whole-model benchmark call (after a warm-up call) through
+/// `--profile vae|transformer|packing`: runs one whole-model benchmark call (after a warm-up call) through
 /// <see cref="TimingBackend"/> and prints where the time went, by op and shape, largest first.
 /// </summary>
 public static class OpProfile
 {
     public static int Run(string which)
     {
+        if (which == "packing")
+        {
+            PackingBench.Profile();
+            return 0;
+        }
         var timing = new TimingBackend(new CpuBackend(2));
         Action call;
         IDisposable bench;
@@ -28,7 +33,7 @@ public static class OpProfile
                 (call, bench) = (dit.Step, dit);
                 break;
             default:
-                Console.Error.WriteLine($"profile: '{which}' is not a case (vae, transformer)");
+                Console.Error.WriteLine($"profile: '{which}' is not a case (vae, transformer, packing)");
                 return 2;
         }
         using (bench)

@@ -8,6 +8,12 @@ namespace Sora.Kernels.Cpu;
 /// in parallel, each streaming key blocks with an online softmax (running max and sum per query row), so
 /// the full score matrix never exists. Q·Kᵀ and P·V both go through <see cref="MicroKernel"/>.
 /// </summary>
+/// <remarks>
+/// Without a relative bias, a sequence whose last r visible keys are one repeated (key, value) row — the zero padding
+/// of a text prompt after its projection — is attended over its distinct rows with the repeated one counted r times:
+/// softmax weights e^(s_j) of r equal scores sum to e^(s + ln r), so that key's score gets + ln r. The result equals
+/// attention over all keys up to rounding, at the cost of the distinct keys only (a 512-row prompt of 10 tokens: 11).
+/// </remarks>
 internal static unsafe class CpuAttention
 {
     private const int BQ = MicroKernel.MR * 8;
@@ -17,6 +23,9 @@ internal static unsafe class CpuAttention
     public static void Run(CpuBackend backend, AttentionPlan plan, float* q, long ldq, float* k, long ldk, float* v, long ldv, float* o, long ldo, int h, int d)
     {
         var shortSequences = new List<int>();
+        var repeats = KeyRepeats(backend, plan, k, ldk, v, ldv, h * d);
+        var distinct = new int[plan.Count];
+        var logRepeats = new float[plan.Count];
         for (int b = 0; b < plan.Count; b++)
         {
             int q0 = plan.QueryOffsets[b], rows = plan.QueryOffsets[b + 1] - q0, k0 = plan.KeyOffsets[b], valid = plan.ValidKeys[b];
@@ -26,6 +35,8 @@ internal static unsafe class CpuAttention
                 for (int i = 0; i < rows; i++) new Span<float>(o + (q0 + i) * ldo, h * d).Clear(); // heads are dense in a row
                 continue;
             }
+            distinct[b] = valid = valid - repeats[b] + 1;
+            logRepeats[b] = MathF.Log(repeats[b]);
             int blocks = (rows + BQ - 1) / BQ;
             if (blocks < 2 * backend.Threads)
             {
@@ -37,7 +48,7 @@ internal static unsafe class CpuAttention
             for (int head = 0; head < h; head++)
             {
                 packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
-                var job = new HeadJob(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, packs.Keys, packs.Values, valid, d);
+                var job = new HeadJob(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, packs.Keys, packs.Values, valid, logRepeats[b], d);
                 backend.For(blocks, blk => job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ)));
             }
         }
@@ -47,12 +58,44 @@ internal static unsafe class CpuAttention
         backend.For(shortSequences.Count * h, task =>
         {
             int b = shortSequences[task / h], head = task % h;
-            int q0 = plan.QueryOffsets[b], rows = plan.QueryOffsets[b + 1] - q0, k0 = plan.KeyOffsets[b], valid = plan.ValidKeys[b];
+            int q0 = plan.QueryOffsets[b], rows = plan.QueryOffsets[b + 1] - q0, k0 = plan.KeyOffsets[b], valid = distinct[b];
             using var packs = new HeadPacks(valid, d);
             packs.Pack(k + k0 * ldk + head * d, ldk, v + k0 * ldv + head * d, ldv);
-            var job = new HeadJob(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, packs.Keys, packs.Values, valid, d);
+            var job = new HeadJob(plan, head, q + q0 * ldq + head * d, ldq, o + q0 * ldo + head * d, ldo, packs.Keys, packs.Values, valid, logRepeats[b], d);
             for (int blk = 0; blk * BQ < rows; blk++) job.Block(blk * BQ, Math.Min(BQ, rows - blk * BQ));
         });
+    }
+
+    /// <summary>Per sequence, the trailing repeats of its last visible key (see <see cref="TrailingRepeats"/>; 1 under a relative bias), sequences in parallel.</summary>
+    private static int[] KeyRepeats(CpuBackend backend, AttentionPlan plan, float* k, long ldk, float* v, long ldv, int width)
+    {
+        var repeats = new int[plan.Count];
+        Array.Fill(repeats, 1);
+        if (plan.Bias is not null) return repeats;
+        void Count(int b)
+        {
+            int k0 = plan.KeyOffsets[b], valid = plan.ValidKeys[b];
+            if (valid > 1) repeats[b] = TrailingRepeats(k + k0 * ldk, ldk, v + k0 * ldv, ldv, valid, width);
+        }
+        if (plan.Count == 1) Count(0);
+        else backend.For(plan.Count, Count);
+        return repeats;
+    }
+
+    /// <summary>
+    /// How many of the first <paramref name="keys"/> rows, counted back from the last, hold exactly (bit for bit) the
+    /// last row's keys and values over all heads: at least 1.
+    /// </summary>
+    private static int TrailingRepeats(float* k, long ldk, float* v, long ldv, int keys, int width)
+    {
+        var lastKey = new ReadOnlySpan<int>(k + (keys - 1) * ldk, width);
+        var lastValue = new ReadOnlySpan<int>(v + (keys - 1) * ldv, width);
+        int repeats = 1;
+        while (repeats < keys
+            && new ReadOnlySpan<int>(k + (keys - 1 - repeats) * ldk, width).SequenceEqual(lastKey)
+            && new ReadOnlySpan<int>(v + (keys - 1 - repeats) * ldv, width).SequenceEqual(lastValue))
+            repeats++;
+        return repeats;
     }
 
     /// <summary>One head's keys and values packed as micro-kernel panels (native, 64-byte aligned).</summary>
@@ -116,8 +159,8 @@ internal static unsafe class CpuAttention
         }
     }
 
-    /// <summary>One head of one sequence: everything a query block needs.</summary>
-    private sealed class HeadJob(AttentionPlan plan, int head, float* q, long ldq, float* o, long ldo, float* kp, float* vp, int keys, int d)
+    /// <summary>One head of one sequence: everything a query block needs; the last key stands for e^logRepeats equal ones.</summary>
+    private sealed class HeadJob(AttentionPlan plan, int head, float* q, long ldq, float* o, long ldo, float* kp, float* vp, int keys, float logRepeats, int d)
     {
         [ThreadStatic] private static float[]? t_scratch;
 
@@ -154,6 +197,11 @@ internal static unsafe class CpuAttention
                         // bias[head, (j − i) + center] is contiguous in j.
                         float* biasRow = biasBase == null ? null : biasBase + head * plan.BiasWidth + j0 - (i0 + i) + plan.BiasCenter;
                         float mx = CpuVector.ScaleMax(row, plan.Scale, biasRow, bk);
+                        if (logRepeats != 0 && j0 + bk == keys)
+                        {
+                            row[bk - 1] += logRepeats;
+                            mx = MathF.Max(mx, row[bk - 1]);
+                        }
                         float mNew = MathF.Max(rowMax[i], mx);
                         float corr = MathF.Exp(rowMax[i] - mNew);
                         rowMax[i] = mNew;

@@ -6,6 +6,12 @@ namespace Sora.Cli.Serve;
 /// <summary>The decoded inputs of a job: the image of image-to-video, the clip of a remix, edit or extension.</summary>
 public sealed record JobInputs(VideoFrames? Image, VideoFrames? Clip);
 
+/// <summary>A job to begin: what it asks for, its decoded inputs, and where its steps are reported.</summary>
+public sealed record JobStart(JobSpec Spec, JobInputs Inputs, IProgress<StepProgress> Progress);
+
+/// <summary>What beginning one job gave: the job, or why it could not begin.</summary>
+public sealed record Begun(IEngineJob? Job, Exception? Error);
+
 /// <summary>A job the engine is working on: stepped with others by <see cref="IVideoEngine.Step"/>. Dispose to free it.</summary>
 public interface IEngineJob : IDisposable
 {
@@ -16,8 +22,9 @@ public interface IEngineJob : IDisposable
 
 /// <summary>
 /// What the job runner drives: one loaded model on one device, entered from the runner's thread only. Jobs are
-/// begun one by one, stepped together (every job in flight, each at its own step, in one packed transformer pass per
-/// step: continuous batching), and finished one by one.
+/// begun together (the jobs that join at the same pass, their prompts encoded in one pass), stepped together (every job in flight, each at its own step, in one packed transformer pass per
+/// step: continuous batching), and finished together (the jobs that finish at the same pass, clips of one size decoded
+/// in one pass).
 /// </summary>
 public interface IVideoEngine : IDisposable
 {
@@ -37,12 +44,15 @@ public interface IVideoEngine : IDisposable
     /// <summary>Rows a job of this spec would add to a packed pass, known before it begins.</summary>
     int PassTokens(JobSpec spec);
 
-    /// <summary>Begins a job (prompts and inputs encoded, noise drawn); <paramref name="progress"/> after each of its steps.</summary>
-    IEngineJob Begin(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress);
+    /// <summary>
+    /// Begins jobs (prompts and inputs encoded, noise drawn), each reporting to its progress after each of its steps.
+    /// One result per job, in order: a request that cannot run gives its error without keeping the others from beginning.
+    /// </summary>
+    IReadOnlyList<Begun> Begin(IReadOnlyList<JobStart> jobs);
 
     /// <summary>One denoising step of every job given, in one packed pass.</summary>
     void Step(IReadOnlyList<IEngineJob> jobs);
 
-    /// <summary>The video of a finished job.</summary>
-    VideoFrames Finish(IEngineJob job);
+    /// <summary>The videos of finished jobs, in order.</summary>
+    IReadOnlyList<VideoFrames> Finish(IReadOnlyList<IEngineJob> jobs);
 }

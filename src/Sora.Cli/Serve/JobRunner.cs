@@ -94,10 +94,11 @@ public sealed class JobRunner : IDisposable
         }
     }
 
-    /// <summary>Claims queued jobs and begins them while the next pass has room (always at least one).</summary>
+    /// <summary>Claims queued jobs while the next pass has room (always at least one) and begins them together.</summary>
     private void Admit()
     {
         int used = _running.Sum(r => r.Work.PassTokens);
+        var admitted = new List<VideoJob>();
         while (!_stop.IsCancellationRequested)
         {
             if (_next is null)
@@ -106,36 +107,63 @@ public sealed class JobRunner : IDisposable
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     _log.Line($"cannot read the queue: {Program.OneLine(e.Message)}");
-                    return;
+                    break;
                 }
-                if (_next is null) return;
+                if (_next is null) break;
             }
             var job = _next;
             int tokens = _engine.PassTokens(job.Spec);
-            if (_running.Count > 0 && used + tokens > _maxBatchTokens) return; // it joins when a job leaves
+            if ((_running.Count > 0 || admitted.Count > 0) && used + tokens > _maxBatchTokens) break; // it joins when a job leaves
             _next = null;
-            Begin(job);
+            admitted.Add(job);
             used += tokens;
         }
+        if (admitted.Count > 0) Begin(admitted);
     }
 
-    private void Begin(VideoJob job)
+    /// <summary>Begins the admitted jobs in one engine call; a job whose inputs or request are bad fails alone.</summary>
+    private void Begin(IReadOnlyList<VideoJob> jobs)
     {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        string attempt = job.Attempts > 1 ? $", attempt {job.Attempts}" : "";
-        _log.Job(job.Id, JobStatus.InProgress, $"{job.Spec.Kind.ToString().ToLowerInvariant()}, {job.Spec.Frames} frames {job.Size}, {job.Spec.Steps} steps{attempt}");
+        var starts = new List<(VideoJob Job, CancellationTokenSource Cts, Stopwatch Clock, JobStart Start)>();
+        foreach (var job in jobs)
+        {
+            var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            string attempt = job.Attempts > 1 ? $", attempt {job.Attempts}" : "";
+            _log.Job(job.Id, JobStatus.InProgress, $"{job.Spec.Kind.ToString().ToLowerInvariant()}, {job.Spec.Frames} frames {job.Size}, {job.Spec.Steps} steps{attempt}");
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                var inputs = new JobInputs(
+                    job.Spec.Image is { } image ? VideoInput.ReadImage(_files.Resolve(image)) : null,
+                    job.Spec.Clip is { } clip ? VideoInput.ReadClip(_files.Resolve(clip)) : null);
+                starts.Add((job, cts, clock, new JobStart(job.Spec, inputs, new StepReporter(_store, job.Id))));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                cts.Dispose();
+                Failed(job, e);
+            }
+        }
+        if (starts.Count == 0) return;
+        IReadOnlyList<Begun> begun;
         try
         {
-            var inputs = new JobInputs(
-                job.Spec.Image is { } image ? VideoInput.ReadImage(_files.Resolve(image)) : null,
-                job.Spec.Clip is { } clip ? VideoInput.ReadClip(_files.Resolve(clip)) : null);
-            var work = _engine.Begin(job.Spec, inputs, new StepReporter(_store, job.Id));
-            lock (_gate) _running.Add(new Running(job, cts, work, Stopwatch.StartNew()));
+            begun = _engine.Begin(starts.Select(s => s.Start).ToList());
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            begun = starts.Select(_ => new Begun(null, e)).ToList();
+        }
+        for (int i = 0; i < starts.Count; i++)
+        {
+            var (job, cts, clock, _) = starts[i];
+            if (begun[i].Job is { } work)
+            {
+                lock (_gate) _running.Add(new Running(job, cts, work, clock));
+                continue;
+            }
             cts.Dispose();
-            Failed(job, e);
+            Failed(job, begun[i].Error ?? new InvalidOperationException("the engine began nothing and gave no reason"));
         }
     }
 
@@ -170,15 +198,35 @@ public sealed class JobRunner : IDisposable
         }
     }
 
-    /// <summary>Finished jobs are decoded, written and marked completed, one after another.</summary>
+    /// <summary>
+    /// The jobs that finished at this pass are decoded together, then written and marked completed one after another;
+    /// if the decode fails, every one of them fails with the error.
+    /// </summary>
     private void FinishDone()
     {
-        foreach (var r in _running.Where(r => r.Work.IsFinished).ToList())
+        var done = _running.Where(r => r.Work.IsFinished).ToList();
+        if (done.Count == 0) return;
+        lock (_gate) _running.RemoveAll(done.Contains);
+        IReadOnlyList<VideoFrames> videos;
+        try
         {
-            lock (_gate) _running.Remove(r);
+            videos = _engine.Finish(done.Select(r => r.Work).ToList());
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (var r in done)
+            {
+                Failed(r.Job, e);
+                r.Work.Dispose();
+                r.Cts.Dispose();
+            }
+            return;
+        }
+        for (int i = 0; i < done.Count; i++)
+        {
+            var (r, video) = (done[i], videos[i]);
             try
             {
-                var video = _engine.Finish(r.Work);
                 _files.WriteResult(r.Job.Id, video, _engine.Geometry.Fps, r.Cts.Token);
                 Recorded(r.Job, () =>
                 {

@@ -59,9 +59,45 @@ public sealed class WanVideoEngine : IVideoEngine
     /// <summary>
     /// Create: text (or with the image, image) to video. Remix and edit: the clip redrawn under the prompt (SDEdit at
     /// the job's strength). Extension: the model continues the clip from its last frames (see <see cref="Finish"/>).
+    /// Every request is checked on its own; the valid ones begin together (<see cref="WanPipeline.Start(IReadOnlyList{GenerationOptions}, IReadOnlyList{IProgress{StepProgress}?}?, CancellationToken)"/>).
     /// </summary>
-    public IEngineJob Begin(JobSpec spec, JobInputs inputs, IProgress<StepProgress> progress)
+    public IReadOnlyList<Begun> Begin(IReadOnlyList<JobStart> jobs)
     {
+        var results = new Begun[jobs.Count];
+        var valid = new List<int>();
+        var options = jobs.Select(Options).ToArray();
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            try
+            {
+                _pipeline.Validate(options[i]);
+                valid.Add(i);
+            }
+            catch (ArgumentException e)
+            {
+                results[i] = new Begun(null, e);
+            }
+        }
+        if (valid.Count == 0) return results;
+        try
+        {
+            var work = _pipeline.Start(valid.Select(i => options[i]).ToArray(), valid.Select(i => (IProgress<StepProgress>?)jobs[i].Progress).ToArray());
+            for (int k = 0; k < valid.Count; k++)
+            {
+                var (spec, inputs, _) = jobs[valid[k]];
+                results[valid[k]] = new Begun(new EngineJob(work[k], spec, inputs, PassTokens(spec)), null);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (int i in valid) results[i] = new Begun(null, e);
+        }
+        return results;
+    }
+
+    private static GenerationOptions Options(JobStart job)
+    {
+        var (spec, inputs, _) = job;
         var options = new GenerationOptions
         {
             Prompt = spec.Prompt,
@@ -77,19 +113,25 @@ public sealed class WanVideoEngine : IVideoEngine
         };
         if (spec.Kind == JobKind.Extend) options = options with { VideoRole = VideoRole.Extend, ExtendFrames = spec.ExtendFrames!.Value };
         if (spec.Strength is { } strength) options = options with { Strength = strength };
-        return new EngineJob(_pipeline.Start(options, progress), spec, inputs, PassTokens(spec));
+        return options;
     }
 
     public void Step(IReadOnlyList<IEngineJob> jobs) => _pipeline.Step(jobs.Select(j => ((EngineJob)j).Work).ToList());
 
-    /// <summary>The decoded clip; for an extension, the source clip (fitted to the size) without its last frames, then everything the model made.</summary>
-    public VideoFrames Finish(IEngineJob job)
+    /// <summary>
+    /// The decoded clips (equal sizes decoded together); for an extension, the source clip (fitted to the size) without
+    /// its last frames, then everything the model made.
+    /// </summary>
+    public IReadOnlyList<VideoFrames> Finish(IReadOnlyList<IEngineJob> jobs)
     {
-        var (work, spec, inputs) = ((EngineJob)job).Parts;
-        var result = _pipeline.Finish(work);
-        result.Latents?.Dispose();
-        var video = result.Video ?? throw new InvalidOperationException("the pipeline returned no video");
-        return spec.Kind == JobKind.Extend ? ClipFrames.JoinExtension(inputs.Clip!, video, work.Options.ExtendFrames) : video;
+        var parts = jobs.Select(j => ((EngineJob)j).Parts).ToArray();
+        var results = _pipeline.Finish(parts.Select(p => p.Work).ToArray());
+        foreach (var r in results) r.Latents?.Dispose();
+        return parts.Select((p, i) =>
+        {
+            var video = results[i].Video ?? throw new InvalidOperationException("the pipeline returned no video");
+            return p.Spec.Kind == JobKind.Extend ? ClipFrames.JoinExtension(p.Inputs.Clip!, video, p.Work.Options.ExtendFrames) : video;
+        }).ToArray();
     }
 
     private sealed class EngineJob(GenerationJob work, JobSpec spec, JobInputs inputs, int passTokens) : IEngineJob

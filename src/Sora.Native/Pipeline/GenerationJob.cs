@@ -6,9 +6,10 @@ using Sora.Runtime;
 namespace Sora.Native.Pipeline;
 
 /// <summary>
-/// A request in progress (from <see cref="WanPipeline.Start"/>): its latents, its own scheduler at its own step, its
-/// projected prompts and its known frames. <see cref="WanPipeline.Step"/> advances any set of jobs by one step in one
-/// packed transformer pass; <see cref="WanPipeline.Finish"/> decodes a finished one. Dispose to free it.
+/// A request in progress (from <see cref="WanPipeline.Start(GenerationOptions, IProgress{StepProgress}?, CancellationToken)"/>,
+/// or begun with others): its latents, its own scheduler at its own step, its projected prompts and its known frames.
+/// <see cref="WanPipeline.Step"/> advances any set of jobs by one step in one packed transformer pass;
+/// <see cref="WanPipeline.Finish(GenerationJob)"/> decodes a finished one (or several, equal sizes together). Dispose to free it.
 /// </summary>
 public sealed class GenerationJob : IDisposable
 {

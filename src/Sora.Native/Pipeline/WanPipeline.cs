@@ -106,13 +106,54 @@ public sealed class WanPipeline : IDisposable
 
     /// <summary>
     /// Begins a request: checks it (as <see cref="Validate"/>), encodes its prompts and any image or clip, and draws
-    /// its noise; the returned job is then advanced by <see cref="Step"/> and decoded by <see cref="Finish"/>.
+    /// its noise; the returned job is then advanced by <see cref="Step"/> and decoded by <see cref="Finish(GenerationJob)"/>.
     /// </summary>
     public GenerationJob Start(GenerationOptions options, IProgress<StepProgress>? progress = null, CancellationToken ct = default)
+        => Start([options], [progress], ct)[0];
+
+    /// <summary>
+    /// Begins several requests at once, each as <see cref="Start(GenerationOptions, IProgress{StepProgress}?, CancellationToken)"/>
+    /// does, with every text prompt of all of them (prompts and negative prompts) through the text encoder in one pass.
+    /// Every request is checked before any work; the first invalid one throws and nothing is begun.
+    /// <paramref name="progress"/>: one reporter (or null) per request, or null for none.
+    /// </summary>
+    public GenerationJob[] Start(IReadOnlyList<GenerationOptions> requests, IReadOnlyList<IProgress<StepProgress>?>? progress = null, CancellationToken ct = default)
     {
-        int[] latentShape = Validate(options);
-        bool guided = options.Guidance > 1.0;
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(requests);
+        if (progress is not null && progress.Count != requests.Count)
+            throw new ArgumentException($"{progress.Count} progress reporters for {requests.Count} requests", nameof(progress));
+        var shapes = requests.Select(Validate).ToArray();
         ct.ThrowIfCancellationRequested();
+        var prompts = EncodePrompts(requests, ct);
+        var jobs = new List<GenerationJob>(requests.Count);
+        try
+        {
+            for (int i = 0; i < requests.Count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                jobs.Add(Begin(requests[i], shapes[i], prompts[i], progress?[i]));
+            }
+            return jobs.ToArray();
+        }
+        catch
+        {
+            foreach (var job in jobs) job.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var (positive, negative) in prompts)
+            {
+                positive.Dispose();
+                negative?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One checked request with its encoded prompts (the caller's): its scheduler, projected prompts, known frames and noise.</summary>
+    private GenerationJob Begin(GenerationOptions options, int[] latentShape, (Tensor Positive, Tensor? Negative) prompts, IProgress<StepProgress>? progress)
+    {
         var scheduler = _parts.Scheduler(options.Scheduler, _backend);
         WanTextContext? context = null;
         Tensor? latents = null;
@@ -120,7 +161,7 @@ public sealed class WanPipeline : IDisposable
         try
         {
             scheduler.SetTimesteps(options.Steps, FirstStep(options));
-            context = EncodePrompts(options, guided, ct);
+            context = prompts.Negative is null ? Transformer.EncodeText(prompts.Positive) : Transformer.EncodeText(prompts.Positive, prompts.Negative);
             (latents, long? seed) = InitialLatents(options, latentShape);
             known = KnownLatents(options);
             if (options.Video is { } clip && options.VideoRole == VideoRole.Edit) NoiseClip(clip, options, latents, scheduler);
@@ -192,20 +233,70 @@ public sealed class WanPipeline : IDisposable
     /// <summary>The result of a finished job: the final latents and, unless only latents were asked for, the decoded video.</summary>
     public GenerationResult Finish(GenerationJob job)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(job);
-        if (!job.IsFinished) throw new ArgumentException($"the job has run {job.StepsDone} of {job.TotalSteps} steps", nameof(job));
-        var hostLatents = _backend.ToHost(job.Latents);
+        return Finish([job])[0];
+    }
+
+    /// <summary>
+    /// The results of finished jobs, in order, each as <see cref="Finish(GenerationJob)"/> gives it: the clips of one
+    /// latent shape are decoded side by side in one VAE pass (<see cref="WanVae.Decode(IReadOnlyList{Tensor})"/>), as
+    /// many together as the device holds by their decode estimates.
+    /// </summary>
+    public GenerationResult[] Finish(IReadOnlyList<GenerationJob> jobs)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(jobs);
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            var job = jobs[i] ?? throw new ArgumentNullException(nameof(jobs), $"jobs[{i}] is null");
+            if (!job.IsFinished)
+                throw new ArgumentException($"the job has run {job.StepsDone} of {job.TotalSteps} steps" + (jobs.Count > 1 ? $" (jobs[{i}])" : ""), nameof(jobs));
+        }
+        var videos = new VideoFrames?[jobs.Count];
+        foreach (var group in DecodeGroups(jobs))
+        {
+            var decoded = Decode(group.Select(i => jobs[i].Latents).ToArray());
+            for (int k = 0; k < group.Count; k++) videos[group[k]] = decoded[k];
+        }
+        var results = new List<GenerationResult>(jobs.Count);
         try
         {
-            var video = job.Options.OutputType == OutputType.Video ? Decode(job.Latents) : null;
-            return new GenerationResult { Video = video, Latents = hostLatents, Seed = job.Seed };
+            for (int i = 0; i < jobs.Count; i++)
+                results.Add(new GenerationResult { Video = videos[i], Latents = _backend.ToHost(jobs[i].Latents), Seed = jobs[i].Seed });
+            return results.ToArray();
         }
         catch
         {
-            hostLatents.Dispose();
+            foreach (var r in results) r.Latents?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The jobs to decode (those asking for video), grouped by latent shape in order of first appearance, each group cut
+    /// so that its clips' decode and output estimates together fit the device's memory (at least one clip a group).
+    /// </summary>
+    private List<List<int>> DecodeGroups(IReadOnlyList<GenerationJob> jobs)
+    {
+        var groups = new List<List<int>>();
+        var open = new Dictionary<string, List<int>>();
+        long memory = _backend.Device.MemoryBytes;
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            var o = jobs[i].Options;
+            if (o.OutputType != OutputType.Video) continue;
+            int[] shape = jobs[i].Latents.Shape;
+            var e = Estimate(o, shape, jobs[i].Guided);
+            int most = memory > 0 ? (int)Math.Clamp(memory / (Math.Max(e.VaeBytes, 0) + e.OutputBytes), 1, int.MaxValue) : int.MaxValue;
+            string key = string.Join("x", shape);
+            if (!open.TryGetValue(key, out var group) || group.Count >= most)
+            {
+                open[key] = group = [];
+                groups.Add(group);
+            }
+            group.Add(i);
+        }
+        return groups;
     }
 
     /// <summary>
@@ -355,24 +446,64 @@ public sealed class WanPipeline : IDisposable
         return (_backend.ToDevice(hostNoise), seed);
     }
 
-    /// <summary>The prompt (and, with guidance, the negative prompt) projected for cross-attention, in that order.</summary>
-    private WanTextContext EncodePrompts(GenerationOptions o, bool guided, CancellationToken ct)
+    /// <summary>
+    /// Each request's prompt embeddings and, with guidance, its negative prompt's: caller-given ones as given, every text
+    /// through the encoder in one pass. New device tensors [N, text_dim], the caller's to dispose.
+    /// </summary>
+    private (Tensor Positive, Tensor? Negative)[] EncodePrompts(IReadOnlyList<GenerationOptions> requests, CancellationToken ct)
     {
-        using var positive = o.PromptEmbeds is { } pe ? GivenEmbeds(pe, nameof(o.PromptEmbeds)) : EncodeText(o.Prompt, nameof(o.Prompt));
-        ct.ThrowIfCancellationRequested();
-        using var negative = !guided ? null
-            : o.NegativePromptEmbeds is { } ne ? GivenEmbeds(ne, nameof(o.NegativePromptEmbeds))
-            : EncodeText(o.NegativePrompt ?? PromptText.DefaultNegativePrompt, nameof(o.NegativePrompt));
-        if (!KeepTextEncoder) ReleaseTextEncoder();
-        return negative is null ? Transformer.EncodeText(positive) : Transformer.EncodeText(positive, negative);
+        var texts = new List<(string? Text, string Option)>();
+        foreach (var o in requests)
+        {
+            if (o.PromptEmbeds is null) texts.Add((o.Prompt, nameof(o.Prompt)));
+            if (o.Guidance > 1.0 && o.NegativePromptEmbeds is null) texts.Add((o.NegativePrompt ?? PromptText.DefaultNegativePrompt, nameof(o.NegativePrompt)));
+        }
+        var encoded = texts.Count == 0 ? [] : EncodeTexts(texts);
+        var prompts = new List<(Tensor, Tensor?)>(requests.Count);
+        int next = 0;
+        try
+        {
+            foreach (var o in requests)
+            {
+                ct.ThrowIfCancellationRequested();
+                var positive = o.PromptEmbeds is { } pe ? GivenEmbeds(pe, nameof(o.PromptEmbeds)) : encoded[next++];
+                Tensor? negative = null;
+                try
+                {
+                    if (o.Guidance > 1.0)
+                        negative = o.NegativePromptEmbeds is { } ne ? GivenEmbeds(ne, nameof(o.NegativePromptEmbeds)) : encoded[next++];
+                }
+                catch
+                {
+                    positive.Dispose();
+                    throw;
+                }
+                prompts.Add((positive, negative));
+            }
+            return prompts.ToArray();
+        }
+        catch
+        {
+            foreach (var (positive, negative) in prompts)
+            {
+                positive.Dispose();
+                negative?.Dispose();
+            }
+            for (; next < encoded.Length; next++) encoded[next].Dispose();
+            throw;
+        }
     }
 
-    /// <summary>Tokenise the cleaned text (ids + &lt;/s&gt;, at most 512) and encode it: a device tensor [512, d] with zero rows after the tokens.</summary>
-    private Tensor EncodeText(string? text, string option)
+    /// <summary>
+    /// Tokenise each cleaned text (ids + &lt;/s&gt;, at most 512) and encode them all in one pass: device tensors [512, d]
+    /// with zero rows after the tokens. The encoder is released afterwards unless <see cref="KeepTextEncoder"/>.
+    /// </summary>
+    private Tensor[] EncodeTexts(IReadOnlyList<(string? Text, string Option)> texts)
     {
-        if (text is null) throw new ArgumentException($"{option} is null", option);
+        foreach (var (text, option) in texts)
+            if (text is null) throw new ArgumentException($"{option} is null", option);
         if (_parts.TextEncoder is null || _parts.Tokenizer is null)
-            throw new ModelLoadException($"{_parts.Name}: no text encoder or tokenizer (text_encoder/ and tokenizer/ of a model folder, or given as files) to encode {option} (pass prompt embeddings instead)");
+            throw new ModelLoadException($"{_parts.Name}: no text encoder or tokenizer (text_encoder/ and tokenizer/ of a model folder, or given as files) to encode {texts[0].Option} (pass prompt embeddings instead)");
         _tokenizer ??= PipelineParts.LoadTokenizer(_parts.Tokenizer);
         if (_textEncoder is null)
         {
@@ -384,8 +515,15 @@ public sealed class WanPipeline : IDisposable
                 throw new ModelLoadException($"{_parts.TextEncoder}: d_model {dModel} does not match the transformer's text_dim {Transformer.Config.TextDim}");
             }
         }
-        int[] ids = _tokenizer.EncodeForModel(PromptText.Clean(text), TextLength);
-        return _textEncoder.EncodePadded(ids, TextLength);
+        try
+        {
+            var ids = texts.Select(t => _tokenizer.EncodeForModel(PromptText.Clean(t.Text!), TextLength)).ToArray();
+            return _textEncoder.EncodePadded(ids, TextLength);
+        }
+        finally
+        {
+            if (!KeepTextEncoder) ReleaseTextEncoder();
+        }
     }
 
     /// <summary>Caller-given embeddings [N, text_dim] or [1, N, text_dim] on the backend, used as given (diffusers does not re-pad them).</summary>
@@ -415,17 +553,33 @@ public sealed class WanPipeline : IDisposable
         return host.ToFloatArray();
     }
 
-    /// <summary>z = x·std + mean per channel → VAE decode → clamp(v/2 + ½, 0, 1) → frames [F, H, W, 3].</summary>
-    private VideoFrames Decode(Tensor latents)
+    /// <summary>Per clip of one latent shape: z = x·std + mean per channel → VAE decode (all together) → clamp(v/2 + ½, 0, 1) → frames [F, H, W, 3].</summary>
+    private VideoFrames[] Decode(IReadOnlyList<Tensor> latents)
     {
-        int c = latents.Dim(0), positions = (int)(latents.ElementCount / c);
-        using var z = _backend.Allocate(DType.F32, latents.Shape);
-        _backend.ChannelAffine(latents.Reshape(c, positions), Vae.LatentsStd, Vae.LatentsMean, z.Reshape(c, positions));
-        using var video = Vae.Decode(z);
-        _backend.ScaleShift(video, 0.5f, 0.5f, video);
-        _backend.Clamp(video, 0f, 1f, video);
-        using var host = _backend.ToHost(video);
-        return ToFrames(host.ToFloatArray(), video.Dim(1), video.Dim(2), video.Dim(3));
+        var z = new List<Tensor>(latents.Count);
+        Tensor[] videos = [];
+        try
+        {
+            foreach (var l in latents)
+            {
+                int c = l.Dim(0), positions = (int)(l.ElementCount / c);
+                z.Add(_backend.Allocate(DType.F32, l.Shape));
+                _backend.ChannelAffine(l.Reshape(c, positions), Vae.LatentsStd, Vae.LatentsMean, z[^1].Reshape(c, positions));
+            }
+            videos = Vae.Decode(z);
+            return videos.Select(video =>
+            {
+                _backend.ScaleShift(video, 0.5f, 0.5f, video);
+                _backend.Clamp(video, 0f, 1f, video);
+                using var host = _backend.ToHost(video);
+                return ToFrames(host.ToFloatArray(), video.Dim(1), video.Dim(2), video.Dim(3));
+            }).ToArray();
+        }
+        finally
+        {
+            foreach (var t in z) t.Dispose();
+            foreach (var v in videos) v.Dispose();
+        }
     }
 
     /// <summary>[3, F, H, W] planes → interleaved RGB [F, H, W, 3].</summary>

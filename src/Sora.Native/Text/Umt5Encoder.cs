@@ -102,6 +102,45 @@ public sealed class Umt5Encoder : IDisposable
     }
 
     /// <summary>
+    /// <see cref="EncodePadded(ReadOnlySpan{int}, int)"/> of several prompts in one pass: their ids padded to the longest
+    /// (padding keys masked out, as <see cref="EncodeBatch"/>), each prompt's real rows then zero rows up to
+    /// <paramref name="paddedLength"/>. Returns a new device tensor [paddedLength, d_model] per prompt, in order.
+    /// </summary>
+    public Tensor[] EncodePadded(IReadOnlyList<int[]> ids, int paddedLength = 512)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count == 0) throw new ArgumentException("no prompts to encode", nameof(ids));
+        for (int b = 0; b < ids.Count; b++)
+        {
+            if (ids[b] is null || ids[b].Length == 0) throw new ArgumentException($"prompt {b} has no token ids", nameof(ids));
+            if (ids[b].Length > paddedLength)
+                throw new ArgumentOutOfRangeException(nameof(paddedLength), $"prompt {b}: {ids[b].Length} ids do not fit in {paddedLength} rows");
+        }
+        if (ids.Count == 1) return [EncodePadded(ids[0], paddedLength)];
+        int length = ids.Max(row => row.Length);
+        var flat = new int[ids.Count * length]; // pad id 0 beyond each prompt (masked)
+        for (int b = 0; b < ids.Count; b++) ids[b].CopyTo(flat, b * length);
+        using var packed = Forward(flat, ids.Count, length, ids.Select(row => row.Length).ToArray());
+        using var zeros = Tensor.ZerosHost(DType.F32, paddedLength, Config.DModel);
+        var results = new List<Tensor>(ids.Count);
+        try
+        {
+            for (int b = 0; b < ids.Count; b++)
+            {
+                var result = _backend.ToDevice(zeros);
+                results.Add(result);
+                _backend.Copy(packed.Slice(0, b * length, ids[b].Length), result.Slice(0, 0, ids[b].Length));
+            }
+            return results.ToArray();
+        }
+        catch
+        {
+            foreach (var r in results) r.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Encodes a batch of equal-length rows <paramref name="ids"/> [B, L] where row b's first
     /// <paramref name="validLengths"/>[b] tokens are real and the rest padding (HF attention_mask): padding
     /// keys are masked out. Returns a new device tensor [B, L, d_model]; rows past a sequence's valid length

@@ -22,6 +22,8 @@ public sealed class WanTransformer : IDisposable
     private readonly WanTransformerBlock[] _blocks;
     private readonly OutputHead _head;
     private readonly Dictionary<(int, int, int), RotaryTables> _rope = new();
+    private RotaryTables? _packedRope;
+    private (int Frames, int Rows, int Columns)[] _packedGrids = [];
     private bool _disposed;
 
     private WanTransformer(WanTransformerConfig config, IBackend backend, ITensorSource checkpoint, WeightSet weights)
@@ -310,7 +312,7 @@ public sealed class WanTransformer : IDisposable
     }
 
     /// <summary>
-    /// Patch embedding of each sequence (once per distinct latents tensor), the blocks over all their tokens packed
+    /// Patch embedding of every sequence (one GEMM), the blocks over all their tokens packed
     /// back to back, and the output head: a new tensor [Σ tokens, C_out·pt·ph·pw] with features (kt, kh, kw, c).
     /// </summary>
     private Tensor Project(Tensor[] latents, float[] timesteps, int[]? rowSets, WanTextContext text)
@@ -320,29 +322,31 @@ public sealed class WanTransformer : IDisposable
         for (int s = 0; s < latents.Length; s++) offsets[s + 1] = offsets[s] + grids[s].Frames * grids[s].Rows * grids[s].Columns;
         var layout = new PackedLayout(latents.Length == 1 ? null : offsets, text.Offsets);
         bool oneGrid = grids.All(g => g == grids[0]);
-        using var packedRope = oneGrid ? null : PackedRope(grids, offsets[^1]);
-        var rope = packedRope ?? Rope(grids[0].Frames, grids[0].Rows, grids[0].Columns);
+        var rope = oneGrid ? Rope(grids[0].Frames, grids[0].Rows, grids[0].Columns) : PackedRope(grids, offsets[^1]);
 
         using var x = _backend.Allocate(DType.F32, offsets[^1], Config.Dim);
-        for (int s = 0; s < latents.Length; s++)
-        {
-            var rows = x.Slice(0, offsets[s], offsets[s + 1] - offsets[s]);
-            if (s > 0 && ReferenceEquals(latents[s], latents[s - 1]))
-            {
-                _backend.Copy(x.Slice(0, offsets[s - 1], offsets[s] - offsets[s - 1]), rows);
-                continue;
-            }
-            using var embedded = _patchEmbedding.Forward(latents[s]);
-            _backend.Copy(embedded, rows);
-        }
+        _patchEmbedding.Forward(latents, x);
 
         using var time = _timeEmbedder.Forward(timesteps, rowSets);
         for (int i = 0; i < _blocks.Length; i++) _blocks[i].Forward(x, time, text.Block(i), rope, layout);
         return _head.Forward(x, time);
     }
 
-    /// <summary>RoPE tables for sequences of different grids packed back to back: row r is its own sequence's position.</summary>
+    /// <summary>
+    /// RoPE tables for sequences of different grids packed back to back: row r is its own sequence's position. The last
+    /// one is kept (owned here) while the same grids keep coming: a continuous batch changes only when a job joins or leaves.
+    /// </summary>
     private RotaryTables PackedRope((int Frames, int Rows, int Columns)[] grids, int totalRows)
+    {
+        if (_packedRope is { } kept && _packedGrids.SequenceEqual(grids)) return kept;
+        _packedRope?.Dispose();
+        _packedRope = null;
+        _packedRope = NewPackedRope(grids, totalRows);
+        _packedGrids = grids;
+        return _packedRope;
+    }
+
+    private RotaryTables NewPackedRope((int Frames, int Rows, int Columns)[] grids, int totalRows)
     {
         int half = Config.AttentionHeadDim / 2;
         var cos = _backend.Allocate(DType.F32, totalRows, half);
@@ -393,6 +397,7 @@ public sealed class WanTransformer : IDisposable
         _disposed = true;
         foreach (var t in _rope.Values) t.Dispose();
         _rope.Clear();
+        _packedRope?.Dispose();
         _weights.Dispose();
         _checkpoint.Dispose();
     }

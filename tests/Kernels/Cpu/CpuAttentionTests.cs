@@ -10,9 +10,10 @@ public class CpuAttentionTests
     private static readonly CpuBackend Backend = new(2);
 
     private static void Check(int nq, int nk, int h, int d, float scale, int[]? qo = null, int[]? ko = null, int[]? valid = null,
-        bool bias = false, int center = 0, int seed = 1, float spread = 1f)
+        bool bias = false, int center = 0, int seed = 1, float spread = 1f, int[]? repeatFrom = null)
     {
         float[] q = Random(nq * h * d, seed, spread), k = Random(nk * h * d, seed + 1, spread), v = Random(nk * h * d, seed + 2);
+        if (repeatFrom is not null) RepeatLastRows(k, v, h * d, ko ?? [0, nk], valid, repeatFrom);
         float[]? rb = bias ? Random(h * (2 * center + 1), seed + 3, 2f) : null;
         using var qt = Upload(Backend, q, [nq, h, d]);
         using var kt = Upload(Backend, k, [nk, h, d]);
@@ -58,6 +59,32 @@ public class CpuAttentionTests
     [Fact]
     public void Cross_attention_with_other_key_lengths() =>
         Check(40, 512, 2, 64, 0.125f, [0, 25, 40], [0, 256, 512], [7, 256], seed: 17, spread: 2f);
+
+    /// <summary>Keys and values of sequence b from its row from[b] up to its last visible row become copies of that row (a prompt's padding).</summary>
+    private static void RepeatLastRows(float[] k, float[] v, int width, int[] ko, int[]? valid, int[] from)
+    {
+        for (int b = 0; b < from.Length; b++)
+        {
+            int last = ko[b] + (valid?[b] ?? ko[b + 1] - ko[b]) - 1;
+            for (int r = ko[b] + from[b]; r < last; r++)
+            {
+                Array.Copy(k, last * width, k, r * width, width);
+                Array.Copy(v, last * width, v, r * width, width);
+            }
+        }
+    }
+
+    [Fact]
+    public void Repeated_padding_keys_count_once_each_short_sequences() =>
+        Check(41, 512, 4, 32, 1f / MathF.Sqrt(32), [0, 14, 41], [0, 256, 512], seed: 51, spread: 2f, repeatFrom: [9, 30]);
+
+    [Fact]
+    public void Repeated_padding_keys_count_once_each_long_sequence() =>
+        Check(400, 512, 2, 32, 0.3f, [0, 400], [0, 512], seed: 53, spread: 2f, repeatFrom: [12]);
+
+    [Fact]
+    public void Repeated_keys_within_the_valid_length_and_a_sequence_of_one_repeated_key() =>
+        Check(30, 300, 2, 48, 0.2f, [0, 12, 30], [0, 200, 300], [150, 100], seed: 55, spread: 2f, repeatFrom: [40, 0]);
 
     [Fact]
     public void A_sequence_with_no_valid_keys_yields_zeros_not_NaN()

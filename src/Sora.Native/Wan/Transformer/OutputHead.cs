@@ -49,22 +49,22 @@ internal sealed class PatchEmbedding
         _bias = weights.Take("patch_embedding.bias", d);
     }
 
-    /// <summary>A new tensor [T'·H'·W', D] of tokens ordered (frame, row, column) for latents [C, T, H, W].</summary>
-    public Tensor Forward(Tensor latents)
+    /// <summary>
+    /// The tokens of each latents [C, T, H, W] (ordered frame, row, column) packed back to back into
+    /// <paramref name="x"/> [Σ T'·H'·W', D]: every sequence patchified into one matrix, then one GEMM.
+    /// </summary>
+    public void Forward(IReadOnlyList<Tensor> latents, Tensor x)
     {
-        int tokens = latents.Dim(1) / _patch[0] * (latents.Dim(2) / _patch[1]) * (latents.Dim(3) / _patch[2]);
-        using var patches = _backend.Allocate(DType.F32, tokens, _weight.Dim(1));
-        _backend.Patchify(latents, _patch[0], _patch[1], _patch[2], patches);
-        var y = _backend.Allocate(DType.F32, tokens, _weight.Dim(0));
-        try
+        using var patches = _backend.Allocate(DType.F32, x.Dim(0), _weight.Dim(1));
+        int row = 0;
+        foreach (var l in latents)
         {
-            _backend.Gemm(patches, _weight, _bias, y);
-            return y;
+            int tokens = Tokens(l);
+            _backend.Patchify(l, _patch[0], _patch[1], _patch[2], patches.Slice(0, row, tokens));
+            row += tokens;
         }
-        catch
-        {
-            y.Dispose();
-            throw;
-        }
+        _backend.Gemm(patches, _weight, _bias, x);
     }
+
+    private int Tokens(Tensor latents) => latents.Dim(1) / _patch[0] * (latents.Dim(2) / _patch[1]) * (latents.Dim(3) / _patch[2]);
 }

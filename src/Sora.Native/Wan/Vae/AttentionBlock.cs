@@ -67,5 +67,5 @@ internal sealed class AttentionBlock : IChunkLayer
         return new Tensor(qkv.Storage, [qkv.Dim(0), 1, c], [3L * c, c, 1], qkv.Offset + part * c);
     }
 
-    public void Reset() { }
+    public void Reset(int clips) { }
 }

@@ -9,6 +9,11 @@ namespace Sora.Native.Wan.Vae;
 /// chunk reads them in place of that many zero frames, which makes the chunked result equal to one causal
 /// convolution over the whole sequence while only 2 frames are held.
 /// </summary>
+/// <remarks>
+/// Several clips side by side (see <see cref="IChunkLayer"/>) take one frame of each: clip b's window — its two
+/// previous frames (zeros before its first) and the new one — sits at frames 3b..3b+2 of one tensor, so the same
+/// convolution with time stride 3 and no time padding gives every clip's output frame in one call.
+/// </remarks>
 internal sealed class CausalConv3d : IChunkLayer
 {
     private const int CacheFrames = 2;
@@ -19,6 +24,8 @@ internal sealed class CausalConv3d : IChunkLayer
     private readonly Conv3dGeometry _geometry;
     private readonly int _outChannels;
     private Tensor? _cache;
+    private int _clips = 1;
+    private Tensor? _windows; // clips side by side: [Cin, 3·clips, H, W], slots 0 and 1 of each clip filled
 
     private CausalConv3d(IBackend backend, Weight weight, Tensor bias, Conv3dGeometry geometry)
     {
@@ -46,11 +53,52 @@ internal sealed class CausalConv3d : IChunkLayer
 
     public Tensor Forward(Tensor x)
     {
+        if (_clips > 1 && _geometry.PadT0 > 0) return ForwardClips(x);
         int t = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var y = _backend.Allocate(DType.F32, _outChannels, _geometry.OutT(t), _geometry.OutH(h), _geometry.OutW(w));
         _backend.Conv3d(x, _weight, _bias, y, _geometry, _cache);
         if (_geometry.PadT0 > 0) KeepLastFrames(x);
         return y;
+    }
+
+    /// <summary>One frame of each clip, x [Cin, clips, H, W]: every clip's window convolved in one call, then shifted by a frame.</summary>
+    private Tensor ForwardClips(Tensor x)
+    {
+        int c = x.Dim(0), n = _clips, h = x.Dim(2), w = x.Dim(3), hw = h * w, span = CacheFrames + 1;
+        if (x.Dim(1) != n) throw new InvalidOperationException($"a causal conv over {n} clips takes one frame of each, got {x.ShapeString}");
+        if (_geometry.KernelT != span || _geometry.PadT0 != CacheFrames || _geometry.StrideT != 1)
+            throw new InvalidOperationException($"clips side by side need a kernel of {span} frames in time, padded {CacheFrames} in front: {_geometry}");
+        _windows ??= Zeros(c, span * n, h, w);
+        _backend.Copy(x.Reshape(c, n, 1, hw), Slots(_windows, 2, 1));
+        var y = _backend.Allocate(DType.F32, _outChannels, n, _geometry.OutH(h), _geometry.OutW(w));
+        try
+        {
+            _backend.Conv3d(_windows, _weight, _bias, y, _geometry with { StrideT = span, PadT0 = 0 });
+            var next = _backend.Allocate(DType.F32, c, span * n, h, w);
+            _backend.Copy(Slots(_windows, 1, CacheFrames), Slots(next, 0, CacheFrames));
+            _windows.Dispose();
+            _windows = next;
+            return y;
+        }
+        catch
+        {
+            y.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Slots from..from+count−1 of every clip's window in <paramref name="windows"/> [C, 3·clips, H, W], as [C, clips, count, H·W].</summary>
+    private Tensor Slots(Tensor windows, int from, int count)
+    {
+        int c = windows.Dim(0), span = CacheFrames + 1, n = windows.Dim(1) / span;
+        long hw = (long)windows.Dim(2) * windows.Dim(3);
+        return new Tensor(windows.Storage, [c, n, count, (int)hw], [span * n * hw, span * hw, hw, 1], windows.Offset + from * hw);
+    }
+
+    private Tensor Zeros(params int[] shape)
+    {
+        using var host = Tensor.FromArray(new float[shape.Aggregate(1L, (a, b) => a * b)], shape);
+        return _backend.ToDevice(host);
     }
 
     /// <summary>The cache becomes the last 2 frames of (old cache ‖ x): fewer only at the very start.</summary>
@@ -81,9 +129,12 @@ internal sealed class CausalConv3d : IChunkLayer
         _cache = next;
     }
 
-    public void Reset()
+    public void Reset(int clips)
     {
         _cache?.Dispose();
         _cache = null;
+        _windows?.Dispose();
+        _windows = null;
+        _clips = clips;
     }
 }

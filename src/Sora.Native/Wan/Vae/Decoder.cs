@@ -8,7 +8,8 @@ namespace Sora.Native.Wan.Vae;
 /// are num_res_blocks+1 residual blocks and an upsampler (except after the last) that halves the channels, so
 /// every stage after the first starts from half the previous stage's width; Wan2.2's (is_residual) are one
 /// <see cref="ResidualUpBlock"/> per stage, whose upsampler keeps the width. Runs one frame at a time
-/// (<see cref="FrameStream"/>): a temporal upsampler's two output frames go through the rest one after the other.
+/// (<see cref="FrameStream"/>), of one clip or of several of one size side by side: a temporal upsampler's two output
+/// frames go through the rest one after the other.
 /// </summary>
 internal sealed class Decoder
 {
@@ -50,8 +51,8 @@ internal sealed class Decoder
     }
 
     /// <summary>
-    /// Decodes the next latent frame z [z_dim, 1, h, w] (owned: freed here); <paramref name="emit"/> receives the
-    /// output frames in order, each [out_channels, 1, H, W], valid only during the call (it may modify it).
+    /// Decodes the next latent frame z [z_dim, clips, h, w] (owned: freed here); <paramref name="emit"/> receives the
+    /// output frames in order, each [out_channels, clips, H, W], valid only during the call (it may modify it).
     /// </summary>
     public void Forward(Tensor z, Action<Tensor> emit)
     {
@@ -63,9 +64,10 @@ internal sealed class Decoder
         });
     }
 
-    public void Reset()
+    /// <summary>Forgets the previous decode; the next latent frames hold <paramref name="clips"/> clips side by side.</summary>
+    public void Reset(int clips)
     {
-        _stream.Reset();
-        _convOut.Reset();
+        _stream.Reset(clips);
+        _convOut.Reset(clips);
     }
 }

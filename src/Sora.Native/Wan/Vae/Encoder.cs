@@ -70,7 +70,7 @@ internal sealed class Encoder
 
     public void Reset()
     {
-        _stream.Reset();
-        _convOut.Reset();
+        _stream.Reset(1);
+        _convOut.Reset(1);
     }
 }

@@ -24,9 +24,9 @@ internal sealed class MidBlock : IChunkLayer
         return _resnet1.Forward(b);
     }
 
-    public void Reset()
+    public void Reset(int clips)
     {
-        _resnet0.Reset();
-        _resnet1.Reset();
+        _resnet0.Reset(clips);
+        _resnet1.Reset(clips);
     }
 }

@@ -36,8 +36,8 @@ internal sealed class FrameConv2d
 /// <remarks>
 /// The time step (3D only) keeps the very first frame of the sequence as it is; every later frame j goes through
 /// a causal (3,1,1) conv to 2C channels whose halves become frames 2j and 2j+1. The first frame is not part of
-/// that conv's history, so its cache starts with the second call. The decoder streams one frame at a time,
-/// so the first call holds exactly that first frame.
+/// that conv's history, so its cache starts with the second call. The decoder streams one frame (of each clip) at
+/// a time, so the first call holds exactly that first frame.
 /// </remarks>
 internal sealed class Upsample : IChunkLayer
 {
@@ -45,6 +45,7 @@ internal sealed class Upsample : IChunkLayer
     private readonly int _channels;
     private readonly CausalConv3d? _timeConv;
     private readonly FrameConv2d _conv;
+    private int _clips = 1;
     private bool _seenFirstFrame;
 
     public Upsample(WeightSet weights, string name, IBackend backend, int channels, int outChannels, bool temporal)
@@ -61,15 +62,9 @@ internal sealed class Upsample : IChunkLayer
         Tensor? doubled = null;
         if (_timeConv is not null)
         {
-            if (!_seenFirstFrame)
-            {
-                if (x.Dim(1) != 1) throw new InvalidOperationException($"the first call of a temporal upsampler must be one frame, got {x.Dim(1)}");
-                _seenFirstFrame = true;
-            }
-            else
-            {
-                doubled = DoubleFrames(x);
-            }
+            if (x.Dim(1) != _clips) throw new InvalidOperationException($"a temporal upsampler takes one frame of each of {_clips} clips, got {x.ShapeString}");
+            if (_seenFirstFrame) doubled = DoubleFrames(x);
+            _seenFirstFrame = true;
         }
         var frames = doubled ?? x;
         using (doubled)
@@ -80,21 +75,25 @@ internal sealed class Upsample : IChunkLayer
         }
     }
 
-    /// <summary>time_conv to [2C, t] then interleave: output frame 2j+k = channels kC..kC+C−1 of frame j.</summary>
+    /// <summary>
+    /// time_conv to [2C, clips] then split: frame k of clip b (output index k·clips + b, frame-major) = channels
+    /// kC..kC+C−1 of b.
+    /// </summary>
     private Tensor DoubleFrames(Tensor x)
     {
-        int c = _channels, t = x.Dim(1), hw = x.Dim(2) * x.Dim(3);
+        int c = _channels, n = x.Dim(1), hw = x.Dim(2) * x.Dim(3);
         using var both = _timeConv!.Forward(x);
-        var result = _backend.Allocate(DType.F32, c, 2 * t, x.Dim(2), x.Dim(3));
-        // Element (c, j, k, p) of the view is both[k·C + c, j, p].
-        var interleaved = new Tensor(both.Storage, [c, t, 2, hw], [(long)t * hw, hw, (long)c * t * hw, 1], both.Offset);
-        _backend.Copy(interleaved, result.Reshape(c, t, 2, hw));
+        var result = _backend.Allocate(DType.F32, c, 2 * n, x.Dim(2), x.Dim(3));
+        // Element (c, k, b, p) of the view is both[k·C + c, b, p].
+        var split = new Tensor(both.Storage, [c, 2, n, hw], [(long)n * hw, (long)c * n * hw, hw, 1], both.Offset);
+        _backend.Copy(split, result.Reshape(c, 2, n, hw));
         return result;
     }
 
-    public void Reset()
+    public void Reset(int clips)
     {
-        _timeConv?.Reset();
+        _timeConv?.Reset(clips);
+        _clips = clips;
         _seenFirstFrame = false;
     }
 }
@@ -171,8 +170,10 @@ internal sealed class Downsample : IChunkLayer
         return copy;
     }
 
-    public void Reset()
+    /// <summary>Encoding streams one clip at a time.</summary>
+    public void Reset(int clips)
     {
+        if (clips != 1) throw new NotSupportedException($"a temporal downsampler streams one clip, not {clips}");
         _history?.Dispose();
         _history = null;
     }

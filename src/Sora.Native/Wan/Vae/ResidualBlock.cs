@@ -49,9 +49,9 @@ internal sealed class ResidualBlock : IChunkLayer
         return y;
     }
 
-    public void Reset()
+    public void Reset(int clips)
     {
-        _conv1.Reset();
-        _conv2.Reset();
+        _conv1.Reset(clips);
+        _conv2.Reset(clips);
     }
 }

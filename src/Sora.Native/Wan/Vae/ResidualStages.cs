@@ -44,10 +44,10 @@ internal sealed class ResidualDownBlock : IChunkLayer
         return y;
     }
 
-    public void Reset()
+    public void Reset(int clips)
     {
-        foreach (var r in _resnets) r.Reset();
-        _downsampler?.Reset();
+        foreach (var r in _resnets) r.Reset(clips);
+        _downsampler?.Reset(clips);
         _shortcut.Reset();
     }
 }
@@ -87,10 +87,10 @@ internal sealed class ResidualUpBlock : IChunkLayer
         return y;
     }
 
-    public void Reset()
+    public void Reset(int clips)
     {
-        foreach (var r in _resnets) r.Reset();
-        _upsampler?.Reset();
+        foreach (var r in _resnets) r.Reset(clips);
+        _upsampler?.Reset(clips);
         _shortcut?.Reset();
     }
 }

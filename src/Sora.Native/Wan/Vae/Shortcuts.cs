@@ -104,11 +104,14 @@ internal sealed class DupUp3d
         _ft = temporal ? 2 : 1;
     }
 
-    /// <summary>The shortcut of the next frame x [in, 1, H, W] (not taken): [out, ft (1 for the first frame), 2H, 2W].</summary>
+    /// <summary>
+    /// The shortcut of the next frame of each of n clips, x [in, n, H, W] (not taken): [out, frames·n, 2H, 2W] with
+    /// frames = ft (1 for the first frame), frame-major (frame j of clip b at j·n + b).
+    /// </summary>
     public Tensor Forward(Tensor x)
     {
         int factor = _ft * Fs * Fs, repeats = _outChannels * factor / _inChannels;
-        int h = x.Dim(2), w = x.Dim(3), oh = Fs * h, ow = Fs * w;
+        int n = x.Dim(1), h = x.Dim(2), w = x.Dim(3), oh = Fs * h, ow = Fs * w;
         int firstDt = _seenFirstFrame ? 0 : _ft - 1, frames = _ft - firstDt;
         _seenFirstFrame = true;
 
@@ -117,17 +120,17 @@ internal sealed class DupUp3d
         int d = (int)System.Numerics.BigInteger.GreatestCommonDivisor(factor, repeats);
         int period = repeats / d, step = factor / d;
         long outPlane = (long)oh * ow;
-        var y = _backend.Allocate(DType.F32, _outChannels, frames, oh, ow);
+        var y = _backend.Allocate(DType.F32, _outChannels, frames * n, oh, ow);
         for (int dt = firstDt; dt < _ft; dt++)
             for (int dh = 0; dh < Fs; dh++)
                 for (int dw = 0; dw < Fs; dw++)
                     for (int v = 0; v < period; v++)
                     {
                         int k = dt * Fs * Fs + dh * Fs + dw, channel = (v * factor + k) / repeats;
-                        int[] shape = [_outChannels / period, h, w];
-                        var from = new Tensor(x.Storage, shape, [step * x.Strides[0], x.Strides[2], x.Strides[3]], x.Offset + channel * x.Strides[0]);
-                        var to = new Tensor(y.Storage, shape, [period * frames * outPlane, Fs * ow, Fs],
-                            y.Offset + v * frames * outPlane + (dt - firstDt) * outPlane + dh * ow + dw);
+                        int[] shape = [_outChannels / period, n, h, w];
+                        var from = new Tensor(x.Storage, shape, [step * x.Strides[0], x.Strides[1], x.Strides[2], x.Strides[3]], x.Offset + channel * x.Strides[0]);
+                        var to = new Tensor(y.Storage, shape, [period * frames * n * outPlane, outPlane, Fs * ow, Fs],
+                            y.Offset + v * frames * n * outPlane + (dt - firstDt) * n * outPlane + dh * ow + dw);
                         _backend.Copy(from, to);
                     }
         return y;

@@ -74,46 +74,62 @@ public sealed class WanVae : IDisposable
     /// Decodes raw (already de-normalised) latents [z, T, h, w] on the backend to a new tensor
     /// [3, 4(T−1)+1, s·h, s·w] (s = <see cref="WanVaeConfig.SpatialFactor"/>) with values clamped to [−1, 1].
     /// </summary>
-    public Tensor Decode(Tensor latents)
+    public Tensor Decode(Tensor latents) => Decode([latents])[0];
+
+    /// <summary>
+    /// Decodes several clips' latents of one shape side by side in one pass: every layer runs once per frame for all
+    /// of them (one frame of each clip, see <see cref="IChunkLayer"/>), each clip with its own history. Returns a new
+    /// tensor per clip, in order, each what <see cref="Decode(Tensor)"/> gives it (equal up to rounding).
+    /// </summary>
+    public Tensor[] Decode(IReadOnlyList<Tensor> latents)
     {
         ArgumentNullException.ThrowIfNull(latents);
-        if (latents.Rank != 4 || latents.Dim(0) != ZDim || latents.Dim(1) < 1 || latents.Dim(2) < 1 || latents.Dim(3) < 1)
-            throw new ArgumentException($"latents must be [z={ZDim}, T≥1, h, w], got {latents.ShapeString}", nameof(latents));
-        RequireF32(latents, nameof(latents));
-        int t = latents.Dim(1), h = latents.Dim(2), w = latents.Dim(3);
+        if (latents.Count == 0) throw new ArgumentException("at least one clip's latents are needed", nameof(latents));
+        for (int b = 0; b < latents.Count; b++)
+        {
+            var l = latents[b] ?? throw new ArgumentNullException(nameof(latents), $"latents[{b}] is null");
+            if (l.Rank != 4 || l.Dim(0) != ZDim || l.Dim(1) < 1 || l.Dim(2) < 1 || l.Dim(3) < 1)
+                throw new ArgumentException($"latents must be [z={ZDim}, T≥1, h, w], got {l.ShapeString}" + (latents.Count > 1 ? $" for clip {b}" : ""), nameof(latents));
+            if (!l.Shape.SequenceEqual(latents[0].Shape))
+                throw new ArgumentException($"clips decoded together must have one shape: clip {b} is {l.ShapeString}, clip 0 {latents[0].ShapeString}", nameof(latents));
+            RequireF32(l, nameof(latents));
+        }
+        int n = latents.Count, t = latents[0].Dim(1), h = latents[0].Dim(2), w = latents[0].Dim(3);
         int frames = 1 + Config.TemporalFactor * (t - 1), s = Config.SpatialFactor;
 
-        var video = _backend.Allocate(DType.F32, Config.PixelOutChannels, frames, s * h, s * w);
+        var videos = new List<Tensor>(n);
         try
         {
-            _decoder.Reset();
+            for (int b = 0; b < n; b++) videos.Add(_backend.Allocate(DType.F32, Config.PixelOutChannels, frames, s * h, s * w));
+            _decoder.Reset(n);
             int written = 0;
             for (int i = 0; i < t; i++)
             {
                 Tensor zq;
-                using (var z = _backend.Allocate(DType.F32, ZDim, 1, h, w))
+                using (var z = _backend.Allocate(DType.F32, ZDim, n, h, w))
                 {
-                    _backend.Copy(latents.Slice(1, i, 1), z);
+                    for (int b = 0; b < n; b++) _backend.Copy(latents[b].Slice(1, i, 1), z.Slice(1, b, 1));
                     zq = _postQuantConv.Forward(z);
                 }
                 _decoder.Forward(zq, frame =>
                 {
                     if (written == frames) throw new InvalidOperationException($"decoder produced more than {frames} frames");
                     _backend.Clamp(frame, -1f, 1f, frame);
-                    _backend.Copy(PatchChannels(frame), PixelPatches(video, written++));
+                    for (int b = 0; b < n; b++) _backend.Copy(PatchChannels(frame, b), PixelPatches(videos[b], written));
+                    written++;
                 });
             }
             if (written != frames) throw new InvalidOperationException($"decoder produced {written} frames, expected {frames}");
-            return video;
+            return videos.ToArray();
         }
         catch
         {
-            video.Dispose();
+            foreach (var v in videos) v.Dispose();
             throw;
         }
         finally
         {
-            _decoder.Reset();
+            _decoder.Reset(1);
         }
     }
 
@@ -143,7 +159,7 @@ public sealed class WanVae : IDisposable
             for (int f = 0; f < 1 + tf * (latentFrames - 1); f++)
             {
                 var x = _backend.Allocate(DType.F32, Config.InChannels, 1, video.Dim(2) / Config.PatchSize, video.Dim(3) / Config.PatchSize);
-                _backend.Copy(PixelPatches(video, f), PatchChannels(x));
+                _backend.Copy(PixelPatches(video, f), PatchChannels(x, 0));
                 _encoder.Forward(x, latent =>
                 {
                     if (written == latentFrames) throw new InvalidOperationException($"encoder produced more than {latentFrames} latent frames");
@@ -184,13 +200,16 @@ public sealed class WanVae : IDisposable
     }
 
     /// <summary>
-    /// A patchified frame [C·p², 1, h, w] (contiguous) as [C, r, q, h, w]: channel c·p² + r·p + q holds the
-    /// pixels at row offset q and column offset r, matching <see cref="PixelPatches"/>.
+    /// Clip <paramref name="clip"/> of a patchified frame [C·p², clips, h, w] as [C, r, q, h, w]: channel c·p² + r·p + q
+    /// holds the pixels at row offset q and column offset r, matching <see cref="PixelPatches"/>.
     /// </summary>
-    private Tensor PatchChannels(Tensor frame)
+    private Tensor PatchChannels(Tensor frame, int clip)
     {
         int p = Config.PatchSize;
-        return p == 1 ? frame : frame.Reshape(frame.Dim(0) / (p * p), p, p, frame.Dim(2), frame.Dim(3));
+        if (p == 1) return frame.Slice(1, clip, 1);
+        var st = frame.Strides;
+        return new Tensor(frame.Storage, [frame.Dim(0) / (p * p), p, p, frame.Dim(2), frame.Dim(3)],
+            [p * p * st[0], p * st[0], st[0], st[2], st[3]], frame.Offset + clip * st[1]);
     }
 
     private static void RequireF32(Tensor t, string name)
@@ -201,7 +220,7 @@ public sealed class WanVae : IDisposable
     public void Dispose()
     {
         _encoder.Reset();
-        _decoder.Reset();
+        _decoder.Reset(1);
         _constants.Dispose();
         _weights.Dispose();
         _checkpoint.Dispose();
