@@ -46,7 +46,7 @@ public sealed record WanVaeConfig
     /// <summary>Channels of the video <see cref="WanVae.Encode"/> takes: in_channels / patch_size² (3).</summary>
     public int PixelInChannels => InChannels / (PatchSize * PatchSize);
 
-    /// <summary>Channels of the video <see cref="WanVae.Decode"/> returns: out_channels / patch_size² (3).</summary>
+    /// <summary>Channels of the video <see cref="WanVae.Decode(Sora.Runtime.Tensor)"/> returns: out_channels / patch_size² (3).</summary>
     public int PixelOutChannels => OutChannels / (PatchSize * PatchSize);
 
     /// <summary>Reads vae/config.json; a file that is not a Wan VAE gets an error naming the file and key.</summary>
