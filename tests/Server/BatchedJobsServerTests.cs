@@ -25,6 +25,8 @@ public sealed class BatchedJobsServerTests(ServedModel model)
         public List<int> FinishSizes { get; } = [];
 
         public string ModelId => inner.ModelId;
+        public long WorkingBytes => inner.WorkingBytes;
+        public void Idle() => inner.Idle();
         public ClipGeometry Geometry => inner.Geometry;
         public int DefaultSteps => inner.DefaultSteps;
         public double DefaultGuidance => inner.DefaultGuidance;
@@ -91,7 +93,15 @@ public sealed class BatchedJobsServerTests(ServedModel model)
                 var alone = pipeline.Generate(pipeline.Defaults.Options(Requests[i].Prompt) with { Seed = Requests[i].Seed, Steps = 3, Frames = served.Frames });
                 alone.Latents?.Dispose();
                 Assert.Equal((alone.Video!.Frames, alone.Video.Height, alone.Video.Width), (served.Frames, served.Height, served.Width));
-                for (int f = 0; f < served.Frames; f++) Assert.Equal(alone.Video.FrameBytes(f), served.FrameBytes(f));
+                // Clips decoded together take other convolution blocking than one alone (rounding-level differences,
+                // within the 1e-4 of a packed job): a pixel may round to the next level, never further.
+                for (int f = 0; f < served.Frames; f++)
+                {
+                    byte[] a = alone.Video.FrameBytes(f), b = served.FrameBytes(f);
+                    Assert.Equal(a.Length, b.Length);
+                    int worst = Enumerable.Range(0, a.Length).Max(k => Math.Abs(a[k] - b[k]));
+                    Assert.True(worst <= 1, $"{ids[i]} frame {f}: a pixel {worst} levels from the clip made alone");
+                }
             }
         }
         finally

@@ -30,6 +30,13 @@ public interface IVideoEngine : IDisposable
 {
     /// <summary>The model's name as the API reports it.</summary>
     string ModelId { get; }
+
+    /// <summary>Bytes the engine holds in its device's buffers: those in use (the model's among them) and freed ones kept for reuse.</summary>
+    long WorkingBytes { get; }
+
+    /// <summary>Nothing is in flight: gives back what was kept for the work (the device's buffer pool), so an idle
+    /// server holds what it held before a burst of requests.</summary>
+    void Idle();
     ClipGeometry Geometry { get; }
     int DefaultSteps { get; }
     double DefaultGuidance { get; }

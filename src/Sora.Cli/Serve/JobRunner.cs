@@ -72,16 +72,20 @@ public sealed class JobRunner : IDisposable
     {
         try
         {
+            bool busy = false;
             while (!_stop.IsCancellationRequested)
             {
                 Admit();
                 if (_running.Count == 0)
                 {
+                    if (busy) _engine.Idle();
+                    busy = false;
                     // New jobs wake the loop; the poll is a backstop.
                     try { _wake.Wait(TimeSpan.FromSeconds(1), _stop.Token); }
                     catch (OperationCanceledException) { }
                     continue;
                 }
+                busy = true;
                 DropCancelled();
                 if (_running.Count == 0) continue;
                 StepAll();

@@ -143,6 +143,14 @@ public sealed class WanVideoEngine : IVideoEngine
         public void Dispose() => work.Dispose();
     }
 
+    public long WorkingBytes => _backend.Memory.CurrentBytes + _backend.PooledBytes;
+
+    public void Idle()
+    {
+        _pipeline.ReleaseCaches();
+        _backend.TrimPool();
+    }
+
     public void Dispose()
     {
         _pipeline.Dispose();

@@ -214,6 +214,18 @@ public sealed class WanPipeline : IDisposable
     }
 
     /// <summary>
+    /// Frees what the pipeline keeps between steps for speed (the joined text context of the last packed batch, the
+    /// transformer's RoPE tables); all of it is made again on demand. For a server gone idle.
+    /// </summary>
+    public void ReleaseCaches()
+    {
+        _joined?.Dispose();
+        _joined = null;
+        _joinedJobs = [];
+        Transformer.ReleaseCaches();
+    }
+
+    /// <summary>
     /// The jobs' prompts as one context: one job's own, or a joined copy kept while the same jobs keep stepping together
     /// (a continuous batch changes only when a job joins or leaves).
     /// </summary>

@@ -391,13 +391,21 @@ public sealed class WanTransformer : IDisposable
         return tables;
     }
 
+    /// <summary>Frees the cached RoPE tables (made again on demand): what an idle server gives back.</summary>
+    public void ReleaseCaches()
+    {
+        foreach (var t in _rope.Values) t.Dispose();
+        _rope.Clear();
+        _packedRope?.Dispose();
+        _packedRope = null;
+        _packedGrids = [];
+    }
+
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var t in _rope.Values) t.Dispose();
-        _rope.Clear();
-        _packedRope?.Dispose();
+        ReleaseCaches();
         _weights.Dispose();
         _checkpoint.Dispose();
     }
