@@ -10,7 +10,8 @@ namespace Sora.Tests.Server;
 /// <summary>
 /// Jobs that join at the same pass begin together (one <see cref="IVideoEngine.Begin"/> call: their prompts in one
 /// encoder pass), jobs that finish at the same pass are decoded together (one <see cref="IVideoEngine.Finish"/> call),
-/// and each video is exactly the same request run alone through the library; a bad request among others fails alone.
+/// and each video is the same request run alone through the library (to one pixel level: clips decoded together take
+/// other convolution blocking); a bad request among others fails alone.
 /// </summary>
 [Collection(ServerCollection.Name)]
 public sealed class BatchedJobsServerTests(ServedModel model)
