@@ -93,7 +93,9 @@ public sealed class PostgresServer : IDisposable
     /// <summary>The program run as the postgres user when the tests run as root (runuser), else as it is.</summary>
     private static ProcessStartInfo ServerUser(bool root, string program, params string[] args)
     {
-        var start = new ProcessStartInfo(root ? "runuser" : program) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        // By full path: a root shell's PATH may lack /usr/sbin.
+        string runuser = File.Exists("/usr/sbin/runuser") ? "/usr/sbin/runuser" : "runuser";
+        var start = new ProcessStartInfo(root ? runuser : program) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         if (root) foreach (var a in new[] { "-u", "postgres", "--", program }) start.ArgumentList.Add(a);
         foreach (var a in args) start.ArgumentList.Add(a);
         return start;
