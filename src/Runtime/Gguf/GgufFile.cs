@@ -1,5 +1,3 @@
-using System.IO.MemoryMappedFiles;
-
 namespace Sora.Runtime.Gguf;
 
 /// <summary>
@@ -24,19 +22,13 @@ public sealed record GgufTensorInfo(string Name, GgmlType Type, long[] Ne, int[]
 /// </summary>
 public sealed unsafe class GgufFile : IDisposable
 {
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly byte* _base;
+    private readonly MappedFile _file;
     private readonly Dictionary<string, GgufTensorInfo> _byName;
-    private readonly Dictionary<string, HostStorage> _storages = new(StringComparer.Ordinal);
 
-    private GgufFile(string path, long length, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, GgufHeader header)
+    private GgufFile(string path, MappedFile file, GgufHeader header)
     {
         Path = path;
-        Length = length;
-        _map = map;
-        _view = view;
-        _base = basePtr;
+        _file = file;
         Version = header.Version;
         Alignment = header.Alignment;
         DataStart = header.DataStart;
@@ -46,7 +38,7 @@ public sealed unsafe class GgufFile : IDisposable
     }
 
     public string Path { get; }
-    public long Length { get; }
+    public long Length => _file.Length;
     public uint Version { get; }
 
     /// <summary>The data alignment: "general.alignment", or 32 when the file does not set it.</summary>
@@ -61,7 +53,7 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Tensor infos in file order.</summary>
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
 
-    public bool IsDisposed { get; private set; }
+    public bool IsDisposed => _file.IsDisposed;
 
     public bool Contains(string name) => _byName.ContainsKey(name);
 
@@ -70,37 +62,15 @@ public sealed unsafe class GgufFile : IDisposable
 
     public static GgufFile Open(string path)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new GgufException(path, null, "file not found");
-        long length;
-        try { length = new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new GgufException(path, null, "cannot read the file: " + e.Message, e); }
-        if (length < 24) throw new GgufException(path, null, $"file is {length} bytes, shorter than a GGUF header (24 bytes)");
-
-        MemoryMappedFile map;
-        MemoryMappedViewAccessor view;
+        var file = MappedFile.Open(path, 24, length => $"file is {length} bytes, shorter than a GGUF header (24 bytes)",
+            (problem, cause) => new GgufException(path, null, problem, cause));
         try
         {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            try { view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read); }
-            catch { map.Dispose(); throw; }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new GgufException(path, null, "cannot map the file: " + e.Message, e); }
-
-        byte* p = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        p += view.PointerOffset;
-        try
-        {
-            return new GgufFile(path, length, map, view, p, GgufHeader.Parse(path, p, length));
+            return new GgufFile(path, file, GgufHeader.Parse(path, file.Base, file.Length));
         }
         catch
         {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -119,14 +89,7 @@ public sealed unsafe class GgufFile : IDisposable
             GgmlType.BF16 => DType.BF16,
             _ => throw new GgufException(Path, name, $"is {GgmlTypes.Name(t.Type)}, not a dense type (f32, f16, bf16): use Get and dequantise"),
         };
-        HostStorage? storage;
-        lock (_storages)
-        {
-            ObjectDisposedException.ThrowIf(IsDisposed, this);
-            if (!_storages.TryGetValue(name, out storage))
-                _storages[name] = storage = HostStorage.Wrap(dtype, t.ElementCount, _base + DataStart + t.Offset);
-        }
-        return new Tensor(storage, t.Shape);
+        return new Tensor(_file.Storage(this, name, dtype, t.ElementCount, DataStart + t.Offset), t.Shape);
     }
 
     /// <summary>The tensor's stored bytes (valid while this file is open; tensors of 2 GB and more need <see cref="GgufTensor"/>).</summary>
@@ -139,22 +102,10 @@ public sealed unsafe class GgufFile : IDisposable
         if (begin < 0 || count < 0 || begin + count > t.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(begin), $"bytes [{begin}, {begin + count}) outside the {t.ByteLength} bytes of '{t.Name}'");
         if (count > int.MaxValue) throw new NotSupportedException($"a span of {count} bytes of '{t.Name}' is over 2 GB: read it in ranges");
-        return new ReadOnlySpan<byte>(_base + DataStart + t.Offset + begin, (int)count);
+        return _file.Bytes(this, DataStart + t.Offset + begin, (int)count);
     }
 
-    public void Dispose()
-    {
-        lock (_storages)
-        {
-            if (IsDisposed) return;
-            IsDisposed = true;
-            foreach (var s in _storages.Values) s.Dispose();
-            _storages.Clear();
-        }
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }
 
 /// <summary>

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 
 namespace Sora.Runtime.Safetensors;
 
@@ -18,20 +17,14 @@ public sealed record TensorEntry(string Name, DType DType, int[] Shape, long Beg
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly byte* _base;
+    private readonly MappedFile _file;
     private readonly long _dataStart;
     private readonly Dictionary<string, TensorEntry> _entries;
-    private readonly Dictionary<string, HostStorage> _storages = new(StringComparer.Ordinal);
-    private bool _disposed;
 
-    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, SafetensorsHeader header)
+    private SafetensorsFile(string path, MappedFile file, SafetensorsHeader header)
     {
         Path = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
+        _file = file;
         _dataStart = header.DataStart;
         _entries = header.Entries;
         Metadata = header.Metadata;
@@ -50,38 +43,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     public static SafetensorsFile Open(string path)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new SafetensorsException(path, null, "file not found");
-        long length;
-        try { length = new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new SafetensorsException(path, null, "cannot read the file: " + e.Message, e); }
-        if (length < 8) throw new SafetensorsException(path, null, $"file is {length} bytes, shorter than the 8-byte header length");
-
-        MemoryMappedFile map;
-        MemoryMappedViewAccessor view;
+        var file = MappedFile.Open(path, 8, length => $"file is {length} bytes, shorter than the 8-byte header length",
+            (problem, cause) => new SafetensorsException(path, null, problem, cause));
         try
         {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            try { view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read); }
-            catch { map.Dispose(); throw; }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new SafetensorsException(path, null, "cannot map the file: " + e.Message, e); }
-
-        byte* p = null;
-        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        p += view.PointerOffset;
-        try
-        {
-            var header = SafetensorsHeader.Parse(path, p, length);
-            return new SafetensorsFile(path, map, view, p, header);
+            return new SafetensorsFile(path, file, SafetensorsHeader.Parse(path, file.Base, file.Length));
         }
         catch
         {
-            view.SafeMemoryMappedViewHandle.ReleasePointer();
-            view.Dispose();
-            map.Dispose();
+            file.Dispose();
             throw;
         }
     }
@@ -90,35 +60,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public Tensor Get(string name)
     {
         var e = GetEntry(name);
-        HostStorage? storage;
-        lock (_storages)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!_storages.TryGetValue(name, out storage))
-                _storages[name] = storage = HostStorage.Wrap(e.DType, e.ElementCount, _base + _dataStart + e.Begin);
-        }
-        return new Tensor(storage, e.Shape);
+        return new Tensor(_file.Storage(this, name, e.DType, e.ElementCount, _dataStart + e.Begin), e.Shape);
     }
 
     /// <summary>The stored bytes of a tensor (little-endian, C-contiguous), valid while this file is open.</summary>
     public ReadOnlySpan<byte> GetBytes(string name)
     {
         var e = GetEntry(name);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return new ReadOnlySpan<byte>(_base + _dataStart + e.Begin, checked((int)(e.End - e.Begin)));
+        return _file.Bytes(this, _dataStart + e.Begin, checked((int)(e.End - e.Begin)));
     }
 
-    public void Dispose()
-    {
-        lock (_storages)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            foreach (var s in _storages.Values) s.Dispose();
-            _storages.Clear();
-        }
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }
