@@ -29,12 +29,7 @@ public sealed class DurabilityTests(ServedModel model) : IDisposable
                 ids.Add((await TestServer.Ok(await first.Http.PostAsync("/v1/videos", form))).GetProperty("id").GetString()!);
             }
             // Kill it while the first job is being denoised: no chance to put it back in the queue.
-            var deadline = DateTime.UtcNow + TestServer.JobTimeout;
-            while ((await TestServer.Ok(await first.Http.GetAsync($"/v1/videos/{ids[0]}"))).GetProperty("progress").GetInt32() == 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the first job never started");
-                await Task.Delay(20);
-            }
+            await TestServer.WaitAsync(first.Http, ids[0], v => v.GetProperty("progress").GetInt32() > 0, TestServer.JobTimeout);
             await first.KillAsync();
             firstLog = string.Join("\n", first.Log.Lines);
         }

@@ -29,18 +29,8 @@ public sealed class PostgresServeTests(PostgresServer postgres) : IClassFixture<
         return (await TestServer.Ok(await server.Http.PostAsync("/v1/videos", form))).GetProperty("id").GetString()!;
     }
 
-    private static async Task<JsonElement> Wait(ServeProcess server, string id, Func<JsonElement, bool>? until = null)
-    {
-        until ??= v => v.GetProperty("status").GetString() is "completed" or "failed";
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (true)
-        {
-            var video = await TestServer.Ok(await server.Http.GetAsync($"/v1/videos/{id}"));
-            if (until(video)) return video;
-            Assert.True(DateTime.UtcNow < deadline, $"{id} is still {video.GetProperty("status")}");
-            await Task.Delay(50);
-        }
-    }
+    private static Task<JsonElement> Wait(ServeProcess server, string id, Func<JsonElement, bool>? until = null)
+        => TestServer.WaitAsync(server.Http, id, until, TimeSpan.FromSeconds(90));
 
     [PostgresFact]
     public async Task Two_servers_share_one_queue_each_job_runs_once_and_either_answers_for_any_job()
@@ -124,11 +114,12 @@ public sealed class PostgresServeTests(PostgresServer postgres) : IClassFixture<
     private static async Task<string> Until(Func<string?> find)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (find() is not { } found)
+        string? found;
+        while ((found = find()) is null)
         {
             Assert.True(DateTime.UtcNow < deadline, "no job started");
             await Task.Delay(20);
         }
-        return find()!;
+        return found;
     }
 }

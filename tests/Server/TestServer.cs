@@ -88,15 +88,18 @@ public sealed class TestServer : IAsyncDisposable
     public async Task<JsonElement> GetAsync(string id) => await Ok(await Http.GetAsync($"/v1/videos/{id}"));
 
     /// <summary>Polls until the video leaves queued/in_progress (or <paramref name="until"/> holds) and returns it.</summary>
-    public async Task<JsonElement> WaitAsync(string id, Func<JsonElement, bool>? until = null)
+    public Task<JsonElement> WaitAsync(string id, Func<JsonElement, bool>? until = null) => WaitAsync(Http, id, until, JobTimeout);
+
+    /// <summary>The same against any server's client (a <c>sora serve</c> process's too), waiting at most <paramref name="timeout"/>.</summary>
+    public static async Task<JsonElement> WaitAsync(HttpClient http, string id, Func<JsonElement, bool>? until, TimeSpan timeout)
     {
         until ??= v => v.GetProperty("status").GetString() is "completed" or "failed";
-        var deadline = DateTime.UtcNow + JobTimeout;
+        var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            var video = await GetAsync(id);
+            var video = await Ok(await http.GetAsync($"/v1/videos/{id}"));
             if (until(video)) return video;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{id} is still {video.GetProperty("status")} after {JobTimeout.TotalSeconds} s");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{id} is still {video.GetProperty("status")} after {timeout.TotalSeconds} s");
             await Task.Delay(50);
         }
     }

@@ -22,21 +22,14 @@ public interface IEngineJob : IDisposable
 
 /// <summary>
 /// What the job runner drives: one loaded model on one device, entered from the runner's thread only. Jobs are
-/// begun together (the jobs that join at the same pass, their prompts encoded in one pass), stepped together (every job in flight, each at its own step, in one packed transformer pass per
-/// step: continuous batching), and finished together (the jobs that finish at the same pass, clips of one size decoded
-/// in one pass).
+/// begun together (the jobs that join at the same pass, their prompts encoded in one pass), stepped together (every
+/// job in flight, each at its own step, in one packed transformer pass per step: continuous batching), and finished
+/// together (the jobs that finish at the same pass, clips of one size decoded in one pass).
 /// </summary>
 public interface IVideoEngine : IDisposable
 {
     /// <summary>The model's name as the API reports it.</summary>
     string ModelId { get; }
-
-    /// <summary>Bytes the engine holds in its device's buffers: those in use (the model's among them) and freed ones kept for reuse.</summary>
-    long WorkingBytes { get; }
-
-    /// <summary>Nothing is in flight: gives back what was kept for the work (the device's buffer pool), so an idle
-    /// server holds what it held before a burst of requests.</summary>
-    void Idle();
     ClipGeometry Geometry { get; }
     int DefaultSteps { get; }
     double DefaultGuidance { get; }
@@ -62,4 +55,13 @@ public interface IVideoEngine : IDisposable
 
     /// <summary>The videos of finished jobs, in order.</summary>
     IReadOnlyList<VideoFrames> Finish(IReadOnlyList<IEngineJob> jobs);
+
+    /// <summary>Bytes the engine holds in its device's buffers: those in use (the model's among them) and freed ones kept for reuse.</summary>
+    long WorkingBytes { get; }
+
+    /// <summary>
+    /// Nothing is in flight: gives back what was kept for the work (the pipeline's caches, the device's buffer pool),
+    /// so an idle server holds what it held before a burst of requests.
+    /// </summary>
+    void Idle();
 }

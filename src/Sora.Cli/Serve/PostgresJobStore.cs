@@ -53,7 +53,10 @@ public sealed class PostgresJobStore : IJobStore
 
     public TimeSpan Lease { get; }
 
-    /// <summary>A job this server claimed was deleted (through any server): the runner should drop it.</summary>
+    /// <summary>
+    /// A job this server claimed is no longer its own: deleted (through any server), or claimed by another server
+    /// after this one was silent for a lease. The runner should drop it.
+    /// </summary>
     public event Action<string>? Vanished;
 
     private void CreateSchema()
@@ -187,12 +190,12 @@ public sealed class PostgresJobStore : IJobStore
     public IReadOnlyList<string> RequeueAbandoned()
     {
         using var c = _db.OpenConnection();
-        return Query(c, $"""
+        return Strings(c, """
             UPDATE sora_videos v SET status = 'queued', progress = 0, runner = NULL
             WHERE v.status = 'in_progress' AND NOT EXISTS (
                 SELECT 1 FROM sora_runners r WHERE r.runner = v.runner AND r.seen_at > now() - @lease)
-            RETURNING {Qualified("v")}
-            """, ("lease", Lease)).Select(j => j.Id).ToList();
+            RETURNING v.id
+            """, ("lease", Lease));
     }
 
     public int PendingCount()
@@ -201,7 +204,7 @@ public sealed class PostgresJobStore : IJobStore
         return (int)(long)Scalar(c, "SELECT COUNT(*) FROM sora_videos WHERE status IN ('queued', 'in_progress')")!;
     }
 
-    /// <summary>This server is alive; and which of its jobs were deleted meanwhile. A database hiccup waits for the next beat.</summary>
+    /// <summary>This server is alive; and which of its jobs it no longer holds. A database hiccup waits for the next beat.</summary>
     private void Heartbeat()
     {
         List<string> gone;

@@ -131,8 +131,7 @@ public sealed class SqliteJobStore : IJobStore
     public IReadOnlyList<string> RequeueAbandoned()
     {
         using var c = Open();
-        return Query(c, $"UPDATE videos SET status = 'queued', progress = 0 WHERE status = 'in_progress' RETURNING {Columns}")
-            .Select(j => j.Id).ToList();
+        return Strings(c, "UPDATE videos SET status = 'queued', progress = 0 WHERE status = 'in_progress' RETURNING id");
     }
 
     public int PendingCount()
