@@ -67,4 +67,11 @@ public static class BenchData
     }
 
     public static int[] Dims(string shape) => shape.Split('x').Select(int.Parse).ToArray();
+
+    /// <summary>The work of a GEMM of shape "MxKxN": 2·M·K·N floating-point operations.</summary>
+    public static (double, string) GemmWork(string shape)
+    {
+        int[] d = Dims(shape);
+        return (2.0 * d[0] * d[1] * d[2], "GFLOP/s");
+    }
 }

@@ -17,14 +17,7 @@ public class CpuGemmBench : ICpuBenchWork, IDisposable
     private CpuBackend _backend = null!;
     private Tensor _x = null!, _w = null!, _y = null!;
 
-    public (double, string) Work
-    {
-        get
-        {
-            int[] d = BenchData.Dims(Shape);
-            return (2.0 * d[0] * d[1] * d[2], "GFLOP/s");
-        }
-    }
+    public (double, string) Work => BenchData.GemmWork(Shape);
 
     [GlobalSetup]
     public void Setup()

@@ -23,14 +23,7 @@ public class CpuQuantGemmBench : ICpuBenchWork, IDisposable
     private DeviceBytes? _blocks;
     private Weight _w = null!;
 
-    public (double, string) Work
-    {
-        get
-        {
-            int[] d = BenchData.Dims(Shape);
-            return (2.0 * d[0] * d[1] * d[2], "GFLOP/s");
-        }
-    }
+    public (double, string) Work => BenchData.GemmWork(Shape);
 
     [GlobalSetup]
     public void Setup()
