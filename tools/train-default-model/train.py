@@ -18,7 +18,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from data import COLORS, MOTIONS, SHAPES, WAN_NEGATIVE_PROMPT, all_combos, caption, caption_vocabulary, render, sample_batch  # noqa
+from data import WAN_NEGATIVE_PROMPT, caption_corpus, caption_vocabulary, sample_batch  # noqa: E402
 from spm_words import add_word_pieces  # noqa: E402
 from wan_torch import UMT5Encoder, WanTransformer, WanVAE, load_safetensors, save_safetensors  # noqa: E402
 
@@ -26,20 +26,25 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 WORK = os.path.join(HERE, "work")
 OUT = os.path.join(ROOT, "weights")
 
-FRAMES, H, W = 9, 32, 32
+FRAMES, H, W = 17, 64, 64
+T_LAT = 1 + (FRAMES - 1) // 4
+TOKENS_PER_FRAME = (H // 4 // 4) * (W // 4 // 4)  # 4x VAE, 4x4 patches
+# Share of training samples with K = 0, 1, 2, 3 known latent frames: text only, image to video (the first frame),
+# extension of the default 5 frames, extension of 9 frames.
+KNOWN_SHARE = [0.45, 0.3, 0.15, 0.1]
 TEXT_LEN = 512  # the pipeline pads prompt embeddings to 512 rows (zeros after the real tokens)
 FLOW_SHIFT = 3.0
 
 VAE_CFG = {
     "_class_name": "AutoencoderKLWan", "_diffusers_version": "0.40.0.dev0", "attn_scales": [], "base_dim": 16,
-    "decoder_base_dim": None, "dim_mult": [1, 2, 4, 4], "dropout": 0.0, "in_channels": 3, "is_residual": False,
-    "latents_mean": [0.0] * 8, "latents_std": [1.0] * 8, "num_res_blocks": 1, "out_channels": 3,
-    "patch_size": None, "scale_factor_spatial": 8, "scale_factor_temporal": 4,
-    "temperal_downsample": [False, True, True], "z_dim": 8,
+    "decoder_base_dim": None, "dim_mult": [1, 2, 4], "dropout": 0.0, "in_channels": 3, "is_residual": False,
+    "latents_mean": [0.0] * 12, "latents_std": [1.0] * 12, "num_res_blocks": 1, "out_channels": 3,
+    "patch_size": None, "scale_factor_spatial": 4, "scale_factor_temporal": 4,
+    "temperal_downsample": [True, True], "z_dim": 12,
 }
 TE_CFG = {
     "architectures": ["UMT5EncoderModel"], "model_type": "umt5", "d_model": 32, "d_kv": 16, "d_ff": 64,
-    "num_heads": 2, "num_layers": 2, "num_decoder_layers": 2, "vocab_size": 80,
+    "num_heads": 2, "num_layers": 2, "num_decoder_layers": 2, "vocab_size": 128,
     "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
     "feed_forward_proj": "gated-gelu", "dense_act_fn": "gelu_new", "is_gated_act": True,
     "layer_norm_epsilon": 1e-06, "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0,
@@ -49,8 +54,8 @@ TE_CFG = {
 DIT_CFG = {
     "_class_name": "WanTransformer3DModel", "_diffusers_version": "0.40.0.dev0", "added_kv_proj_dim": None,
     "attention_head_dim": 32, "cross_attn_norm": True, "eps": 1e-06, "ffn_dim": 512, "freq_dim": 64,
-    "image_dim": None, "in_channels": 8, "num_attention_heads": 4, "num_layers": 4, "out_channels": 8,
-    "patch_size": [1, 2, 2], "pos_embed_seq_len": None, "qk_norm": "rms_norm_across_heads",
+    "image_dim": None, "in_channels": 12, "num_attention_heads": 4, "num_layers": 4, "out_channels": 12,
+    "patch_size": [1, 4, 4], "pos_embed_seq_len": None, "qk_norm": "rms_norm_across_heads",
     "rope_max_seq_len": 1024, "text_dim": 32,
 }
 
@@ -73,14 +78,13 @@ def stage_tokenizer():
     os.makedirs(WORK, exist_ok=True)
     corpus = os.path.join(WORK, "captions.txt")
     with open(corpus, "w") as f:
-        for c, s, m, bg in all_combos():
-            f.write(caption(c, s, m, bg) + "\n")
+        for line in caption_corpus():
+            f.write(line + "\n")
     spm.SentencePieceTrainer.train(
-        input=corpus, model_prefix=os.path.join(WORK, "spiece_base"), model_type="unigram", vocab_size=40,
+        input=corpus, model_prefix=os.path.join(WORK, "spiece_base"), model_type="unigram", vocab_size=60,
         pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0,
         normalization_rule_name="nmt_nfkc_cf", num_threads=1, minloglevel=2)
-    words = sorted({w for c in all_combos() for w in caption(*c).split()})
-    add_word_pieces(os.path.join(WORK, "spiece_base.model"), os.path.join(WORK, "spiece.model"), words)
+    add_word_pieces(os.path.join(WORK, "spiece_base.model"), os.path.join(WORK, "spiece.model"), caption_vocabulary())
     sp = spm.SentencePieceProcessor(model_file=os.path.join(WORK, "spiece.model"))
     assert sp.get_piece_size() <= TE_CFG["vocab_size"]
     log("tokenizer: vocab", sp.get_piece_size(), sp.encode("a yellow square moving up on a black background",
@@ -97,28 +101,61 @@ def ids_for_model(sp, text):
 
 
 # ---------------------------------------------------------------- VAE
-def stage_vae(minutes, batch, lr):
+# A VAE step draws one plan entry (frames, crop side, batch), in turn: single 64x64 frames train the image path
+# (latent frame 0, which image to video encodes alone) and the mid-block attention at full size; 5- and 9-frame
+# windows cropped to 32x32 around the object train the temporal path at a quarter of the cost of whole frames.
+VAE_PLAN = [(1, 64, 6), (5, 32, 8), (17, 32, 2), (9, 32, 4), (17, 32, 2)]
+
+
+def vae_batch(rng, frames, side, batch):
+    """Clips [batch, 3, frames, side, side] in [-1, 1] (a window of a whole 17-frame clip, cropped around the
+    object) and the loss weight per pixel (object pixels count 9x: the small object matters most)."""
+    clips, _ = sample_batch(rng, batch, FRAMES, H, W, holdout=False)
+    out = np.empty((batch, 3, frames, side, side), np.float32)
+    for i, c in enumerate(clips):
+        f0 = rng.integers(0, FRAMES - frames + 1)
+        c = c[:, f0:f0 + frames]
+        if side < H:
+            fg = np.abs(c - c[:, :, :1, :1]).sum(0).max(0) > 0.2
+            ys, xs = np.nonzero(fg)
+            cy, cx = (ys.mean(), xs.mean()) if len(ys) else (H / 2, W / 2)
+            y0 = int(np.clip(cy - side / 2 + rng.integers(-6, 7), 0, H - side))
+            x0 = int(np.clip(cx - side / 2 + rng.integers(-6, 7), 0, W - side))
+            c = c[:, :, y0:y0 + side, x0:x0 + side]
+        out[i] = c
+    x = torch.from_numpy(out)
+    wgt = 1.0 + 8.0 * ((x - x[:, :, :, :1, :1]).abs().sum(1, keepdim=True) > 0.2).float()
+    return x, wgt
+
+
+def vae_loss(y, x, wgt):
+    """Weighted squared plus absolute error: the absolute term keeps edges crisp once the squared one is small."""
+    d = y - x
+    return (wgt * (d * d + 0.5 * d.abs())).mean()
+
+
+def stage_vae(minutes, lr):
     torch.manual_seed(1)
     rng = np.random.default_rng(1)
     vae = WanVAE(VAE_CFG)
     with torch.no_grad():  # start with a narrow posterior: at logvar 0 the sampling noise would drown the signal
         vae.quant_conv.bias[vae.z:] = -6.0
     ck = os.path.join(WORK, "vae.pt")
+    step = 0
     if os.path.exists(ck):
-        vae.load_state_dict(torch.load(ck))
-        log("vae: resumed")
-    opt = torch.optim.Adam(vae.parameters(), lr=1e-3)
-    t0, step = time.time(), 0
+        s = torch.load(ck)
+        vae.load_state_dict(s["vae"])
+        step = s["step"]
+        rng = np.random.default_rng(1000 + step)
+        log("vae: resumed at step", step)
+    opt = torch.optim.Adam(vae.parameters(), lr=lr)
+    t0, last_save, first = time.time(), time.time(), step
     while time.time() - t0 < minutes * 60:
-        frames = 5 if step % 2 else FRAMES  # half 5-frame clips (cheaper); the 9-frame ones train the 3rd latent frame
-        x, _ = sample_batch(rng, batch, frames, H, W, holdout=False)
-        x = torch.from_numpy(x)
+        x, wgt = vae_batch(rng, *VAE_PLAN[step % len(VAE_PLAN)])
         mean, logvar = vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         y = vae.decode(z, clamp=False)
-        bg = x[:, :, :, :1, :1]
-        wgt = 1.0 + 8.0 * ((x - bg).abs().sum(1, keepdim=True) > 0.2).float()  # the small object matters most
-        rec = (wgt * (y - x) ** 2).mean()
+        rec = vae_loss(y, x, wgt)
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
         loss = rec + 1e-4 * kl
         opt.zero_grad()
@@ -128,72 +165,81 @@ def stage_vae(minutes, batch, lr):
             g["lr"] = cosine_lr((time.time() - t0) / (minutes * 60), lr, 3e-5)
         opt.step()
         step += 1
-        if step % 20 == 0:
+        if step % 30 == 0:
             log(f"vae step {step} rec {rec.item():.4f} kl {kl.item():.2f}")
-            torch.save(vae.state_dict(), ck)
-    torch.save(vae.state_dict(), ck)
-    log(f"vae: {step} steps in {(time.time() - t0) / 60:.1f} min")
+        if time.time() - last_save > 120:
+            torch.save({"vae": vae.state_dict(), "step": step}, ck)
+            last_save = time.time()
+    torch.save({"vae": vae.state_dict(), "step": step}, ck)
+    log(f"vae: {step - first} steps in {(time.time() - t0) / 60:.1f} min")
 
 
-def stage_decoder(minutes):
+def stage_decoder(minutes, lr):
     """Decoder-only fine-tuning with the encoder frozen: runs beside the DiT training (the DiT learns the frozen
     encoder's latents, which this stage does not change)."""
     torch.manual_seed(5)
-    rng = np.random.default_rng(5)
     vae = WanVAE(VAE_CFG)
     ck = os.path.join(WORK, "vae_dec.pt")
-    vae.load_state_dict(torch.load(ck if os.path.exists(ck) else os.path.join(WORK, "vae.pt")))
+    s = torch.load(ck if os.path.exists(ck) else os.path.join(WORK, "vae.pt"))
+    vae.load_state_dict(s["vae"])
+    step = s.get("decoder_step", 0)
+    rng = np.random.default_rng(5000 + step)
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3)
-    t0, step = time.time(), 0
+    opt = torch.optim.Adam(params, lr=lr)
+    t0, last_save, first = time.time(), time.time(), step
     while time.time() - t0 < minutes * 60:
-        x, _ = sample_batch(rng, 4, FRAMES if step % 3 == 0 else 5, H, W, holdout=False)
-        x = torch.from_numpy(x)
+        x, wgt = vae_batch(rng, *VAE_PLAN[step % len(VAE_PLAN)])
         with torch.no_grad():
-            mean, logvar = vae.encode(x)
-            z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-        y = vae.decode(z, clamp=False)
-        bg = x[:, :, :, :1, :1]
-        wgt = 1.0 + 8.0 * ((x - bg).abs().sum(1, keepdim=True) > 0.2).float()
-        wgt[:, :, 0] *= 4.0  # the first frame has a latent frame of its own and came out worst
-        rec = (wgt * (y - x) ** 2).mean()
+            mean, _ = vae.encode(x)
+        rec = vae_loss(vae.decode(mean, clamp=False), x, wgt)
         opt.zero_grad()
         rec.backward()
         torch.nn.utils.clip_grad_norm_(params, 0.5)
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr((time.time() - t0) / (minutes * 60), lr, 2e-5)
         opt.step()
         step += 1
-        if step % 20 == 0:
+        if step % 30 == 0:
             log(f"decoder step {step} rec {rec.item():.4f}")
-            torch.save(vae.state_dict(), ck)
-    torch.save(vae.state_dict(), ck)
-    log(f"decoder: {step} steps in {(time.time() - t0) / 60:.1f} min")
+        if time.time() - last_save > 120:
+            torch.save({"vae": vae.state_dict(), "decoder_step": step}, ck)
+            last_save = time.time()
+    torch.save({"vae": vae.state_dict(), "decoder_step": step}, ck)
+    log(f"decoder: {step - first} steps in {(time.time() - t0) / 60:.1f} min")
 
 
 def load_vae(final=False):
     """final: the decoder-fine-tuned weights when that stage ran (its encoder is unchanged)."""
     vae = WanVAE(VAE_CFG)
     ck = os.path.join(WORK, "vae_dec.pt")
-    vae.load_state_dict(torch.load(ck if final and os.path.exists(ck) else os.path.join(WORK, "vae.pt")))
+    vae.load_state_dict(torch.load(ck if final and os.path.exists(ck) else os.path.join(WORK, "vae.pt"))["vae"])
     return vae.eval()
 
 
 # ---------------------------------------------------------------- dataset latents
 def stage_latents(n):
-    rng = np.random.default_rng(2)
+    """Encodes n training clips (held-out combinations left out) to latents (posterior means); continues a
+    partial file, so it can run in pieces."""
+    path = os.path.join(WORK, "latents.pt")
     vae = load_vae()
     lat, caps = [], []
+    if os.path.exists(path):
+        d = torch.load(path)
+        lat, caps = [d["latents"]], d["captions"]
+    done = len(caps)
+    rng = np.random.default_rng(2 + done)
     t0 = time.time()
     with torch.no_grad():
-        for i in range(0, n, 16):
-            x, c = sample_batch(rng, 16, FRAMES, H, W, holdout=True)
+        for i in range(done, n, 16):
+            x, c = sample_batch(rng, min(16, n - i), FRAMES, H, W, holdout=True)
             lat.append(vae.encode(torch.from_numpy(x))[0])
             caps += c
-            if i % 320 == 0:
+            if (i // 16) % 20 == 0:
                 log(f"latents {i}/{n}")
     lat = torch.cat(lat)
     mean = lat.mean(dim=(0, 2, 3, 4))
     std = lat.std(dim=(0, 2, 3, 4))
-    torch.save({"latents": lat, "captions": caps, "mean": mean, "std": std}, os.path.join(WORK, "latents.pt"))
+    torch.save({"latents": lat, "captions": caps, "mean": mean, "std": std}, path)
     log(f"latents: {lat.shape} in {time.time() - t0:.0f}s; mean {mean.numpy().round(3)} std {std.numpy().round(3)}")
 
 
@@ -261,7 +307,8 @@ def stage_dit(minutes, batch, peak_lr):
         dit.load_state_dict(s["dit"])
         te.load_state_dict(s["te"])
         ema, ema_te, step = s["ema"], s["ema_te"], s["step"]
-        log("dit: resumed")
+        rng = np.random.default_rng(4000 + step)  # fresh batches, not a replay of the first run's
+        log("dit: resumed at step", step)
     else:
         ema = {k: v.detach().clone() for k, v in dit.state_dict().items()}
         ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
@@ -282,9 +329,16 @@ def stage_dit(minutes, batch, peak_lr):
         noise = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
         s5 = sigma.view(-1, 1, 1, 1, 1)
         xt = (1 - s5) * x0 + s5 * noise
+        # Known latent frames (Wan2.2 TI2V's conditioning, as the engine applies it): the first K frames are the
+        # clean latents at timestep 0, the rest noised at sigma; the loss covers only the frames to generate.
+        K = torch.from_numpy(rng.choice(len(KNOWN_SHARE), size=batch, p=KNOWN_SHARE))
+        known = torch.arange(T_LAT)[None, :] < K[:, None]  # [B, T]
+        xt = torch.where(known[:, None, :, None, None], x0, xt)
+        t_tok = torch.where(known, 0.0, sigma[:, None] * 1000).repeat_interleave(TOKENS_PER_FRAME, dim=1)
         ctx, bias = encode_texts(te, sp, texts)
-        v = dit(xt, sigma * 1000, ctx, key_bias=bias)
-        loss = ((v - (noise - x0)) ** 2).mean()
+        v = dit(xt, t_tok, ctx, key_bias=bias)
+        todo = (~known)[:, None, :, None, None].float()
+        loss = (((v - (noise - x0)) ** 2) * todo).sum() / (todo.sum() * v[:, :, :1].numel() / batch)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -335,7 +389,7 @@ def stage_export():
     dump({"_class_name": "WanPipeline", "_diffusers_version": "0.40.0.dev0",
           "scheduler": ["diffusers", "UniPCMultistepScheduler"], "text_encoder": ["transformers", "UMT5EncoderModel"],
           "tokenizer": ["transformers", "T5TokenizerFast"], "transformer": ["diffusers", "WanTransformer3DModel"],
-          "vae": ["diffusers", "AutoencoderKLWan"]}, "model_index.json")
+          "vae": ["diffusers", "AutoencoderKLWan"], "expand_timesteps": True}, "model_index.json")
     sched = json.load(open(os.path.join(ROOT, "tests/fixtures/wan-small/model/scheduler/scheduler_config.json")))
     sched["flow_shift"] = FLOW_SHIFT
     dump(sched, "scheduler", "scheduler_config.json")
@@ -370,7 +424,7 @@ def main():
     ap.add_argument("--decoder-minutes", type=float, default=0, help="with --stage decoder (or all: after dit)")
     ap.add_argument("--latent-clips", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--vae-batch", type=int, default=8)
+    ap.add_argument("--decoder-lr", type=float, default=3e-4)
     ap.add_argument("--dit-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
     ap.add_argument("--vae-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
     ap.add_argument("--threads", type=int, default=2)
@@ -380,13 +434,13 @@ def main():
     if run("tokenizer"):
         stage_tokenizer()
     if run("vae"):
-        stage_vae(a.vae_minutes, a.vae_batch, a.vae_lr)
+        stage_vae(a.vae_minutes, a.vae_lr)
     if run("latents"):
         stage_latents(a.latent_clips)
     if run("dit"):
         stage_dit(a.dit_minutes, a.batch, a.dit_lr)
     if a.stage == "decoder" or (a.stage == "all" and a.decoder_minutes > 0):
-        stage_decoder(a.decoder_minutes)
+        stage_decoder(a.decoder_minutes, a.decoder_lr)
     if run("export"):
         stage_export()
 

@@ -141,7 +141,7 @@ class WanBlock(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(1, 6, dim) / dim ** 0.5)
 
     def forward(self, x, tproj, ctx, rope, key_bias):
-        sh, sc, g, csh, csc, cg = (self.scale_shift_table + tproj).chunk(6, dim=1)
+        sh, sc, g, csh, csc, cg = (self.scale_shift_table[:, None] + tproj).unbind(2)  # each [B, 1 or L, D]
         D = x.shape[-1]
         n = F.layer_norm(x, (D,), eps=self.eps) * (1 + sc) + sh
         x = x + self.attn1(n, rope=rope) * g
@@ -182,20 +182,23 @@ class WanTransformer(nn.Module):
         return torch.cat([torch.cos(a), torch.sin(a)], dim=1)
 
     def forward(self, x, t, text, key_bias=None):
-        """x [B,C,T,H,W]; t [B] on the 0..1000 scale; text [B,Lt,text_dim] (512 rows as the pipeline builds them,
-        or de-duplicated rows with key_bias = log(multiplicity), which is mathematically the same)."""
+        """x [B,C,T,H,W]; t on the 0..1000 scale, [B] or one per token [B, L] (Wan2.2's expand_timesteps: tokens in
+        frame-major order); text [B,Lt,text_dim] (512 rows as the pipeline builds them, or de-duplicated rows with
+        key_bias = log(multiplicity), which is mathematically the same)."""
         B, C, T, H, W = x.shape
         pt, ph, pw = self.patch
         Tp, Hp, Wp = T // pt, H // ph, W // pw
         h = self.patch_embedding(x).flatten(2).transpose(1, 2)
         ce = self.condition_embedder
-        temb = ce.time_embedder.linear_2(F.silu(ce.time_embedder.linear_1(self.timestep_features(t))))
-        tproj = ce.time_proj(F.silu(temb)).view(B, 6, self.D)
+        tt = t.float().reshape(B, -1)  # [B, 1] or [B, L]
+        temb = ce.time_embedder.linear_2(F.silu(ce.time_embedder.linear_1(
+            self.timestep_features(tt.reshape(-1)).view(B, tt.shape[1], -1))))
+        tproj = ce.time_proj(F.silu(temb)).view(B, tt.shape[1], 6, self.D)
         ctx = ce.text_embedder.linear_2(gelu_tanh(ce.text_embedder.linear_1(text)))
         rope = rope_table(self.hd, Tp, Hp, Wp)
         for blk in self.blocks:
             h = blk(h, tproj, ctx, rope, key_bias)
-        sh, sc = (self.scale_shift_table + temb[:, None, :]).chunk(2, dim=1)
+        sh, sc = (self.scale_shift_table[:, None] + temb[:, :, None, :]).unbind(2)
         h = F.layer_norm(h, (self.D,), eps=self.eps) * (1 + sc) + sh
         y = self.proj_out(h)  # [B, L, pt*ph*pw*Cout]
         Co = self.cfg["out_channels"]
