@@ -1,6 +1,8 @@
 using Sora.Cli;
 using Sora.Kernels.Cpu;
 using Sora.Native.Pipeline;
+using Sora.Native.Text;
+using Sora.Native.Video;
 using Sora.Tests.Cli;
 using Sora.Tests.Video;
 using Xunit;
@@ -14,18 +16,30 @@ public sealed class DefaultModel : IDisposable
     public DefaultModel()
     {
         Backend = new CpuBackend();
-        Pipeline = WanPipeline.Load(ModelLocator.Resolve(null), Backend);
+        string dir = ModelLocator.Resolve(null);
+        Pipeline = WanPipeline.Load(dir, Backend);
+        var words = PromptVocabulary.Load(dir)?.Words;
+        Colours = words is null ? ClipMeasure.Palette.Keys.ToList() : ClipMeasure.Palette.Keys.Where(words.Contains).ToList();
+        Diagonals = words?.Contains("and") ?? true;
     }
 
     public CpuBackend Backend { get; }
     public WanPipeline Pipeline { get; }
 
+    /// <summary>The palette colours the model's captions name (its generation_defaults.json vocabulary): six for v1.</summary>
+    public IReadOnlyList<string> Colours { get; }
+
+    /// <summary>Whether its captions had diagonal motions ("up and left"); v1's moved only straight.</summary>
+    public bool Diagonals { get; }
+
+    /// <summary>A clip judged in the model's own world: its colours only, diagonals only where it learnt them.</summary>
+    public ClipMeasure Measure(VideoFrames clip) => ClipMeasure.Of(clip, Colours) with { Diagonals = Diagonals };
+
     public ClipMeasure Generate(string prompt, long seed)
     {
         var result = Pipeline.Generate(Pipeline.Defaults.Options(prompt) with { Seed = seed });
         using var latents = result.Latents;
-        var video = result.Video!;
-        return ClipMeasure.Of(video.Rgb, video.Frames, video.Height, video.Width);
+        return Measure(result.Video!);
     }
 
     public void Dispose()
@@ -37,8 +51,9 @@ public sealed class DefaultModel : IDisposable
 
 /// <summary>
 /// What a viewer would check in clips of the shipped model: the object has the prompted colour and its centroid
-/// moves the prompted way, the background has the prompted colour. Each prompt runs with five seeds and is
-/// decided by majority, so one bad sample does not fail the suite.
+/// moves the prompted way, the background has the prompted colour (both named among the colours the model's
+/// captions use, <see cref="DefaultModel.Measure"/>). Each prompt runs with five seeds and is decided by majority,
+/// so one bad sample does not fail the suite.
 /// </summary>
 public sealed class DefaultModelTests(DefaultModel model, ITestOutputHelper output) : IClassFixture<DefaultModel>
 {
@@ -81,7 +96,7 @@ public sealed class DefaultModelTests(DefaultModel model, ITestOutputHelper outp
                 Assert.Equal((defaults.Width, defaults.Height), (width, height));
                 rgb.AddRange(bytes.Select(b => b / 255f));
             }
-            var seen = ClipMeasure.Of(rgb.ToArray(), files.Length, defaults.Height, defaults.Width);
+            var seen = model.Measure(new VideoFrames(files.Length, defaults.Height, defaults.Width, rgb.ToArray()));
             output.WriteLine(seen.ToString());
             Assert.Equal("black", seen.BackgroundColour);
         }
@@ -98,6 +113,6 @@ public sealed class DefaultModelTests(DefaultModel model, ITestOutputHelper outp
         int need = Seeds.Length / 2 + 1;
         Assert.True(clips.Count(c => c.ObjectColour == colour) >= need, $"object colour {colour} in fewer than {need} of {Seeds.Length} clips");
         Assert.True(clips.Count(c => c.BackgroundColour == background) >= need, $"background {background} in fewer than {need} of {Seeds.Length} clips");
-        Assert.True(clips.Count(c => c.Direction == direction) >= need, $"motion {direction} in fewer than {need} of {Seeds.Length} clips");
+        Assert.True(clips.Count(c => c.Motion == direction) >= need, $"motion {direction} in fewer than {need} of {Seeds.Length} clips");
     }
 }
