@@ -83,6 +83,11 @@ def caption_corpus():
     return out
 
 
+def contrast(a, b):
+    """RGB distance between two palette colours; the measurement needs well above its 0.35 mask threshold."""
+    return float(np.sqrt(((np.array(COLORS[a]) - np.array(COLORS[b])) ** 2).sum()))
+
+
 def all_combos():
     for c in COLORS:
         for s in SHAPES:
@@ -371,13 +376,15 @@ def measure(clip01):
     a, b = mask[0], mask[-1]
     out["turned"] = float(1 - (a & b).sum() / max((a | b).sum(), 1))  # 1 - IoU of the first and last masks
     named = [s for s in shapes if s]
-    out["shape"] = max(set(named), key=named.count) if named else None
+    out["shape"] = max(SHAPES, key=named.count) if named else None  # ties: the first in SHAPES order
     return out
 
 
 def motion_of(m, min_move):
     """left/right/up/down, a diagonal ("up and left"), growing/shrinking, or static."""
     dx, dy = m["dx"], m["dy"]
+    if np.isnan(dx) or np.isnan(dy):
+        return "unknown"  # the object is missing from the first or last quarter of the frames
     if max(abs(dx), abs(dy)) < min_move:
         r = m["area_ratio"]
         return "growing" if r > 1.5 else "shrinking" if r < 1 / 1.5 else "static"

@@ -102,9 +102,12 @@ def ids_for_model(sp, text):
 
 # ---------------------------------------------------------------- VAE
 # A VAE step draws one plan entry (frames, crop side, batch), in turn: single 64x64 frames train the image path
-# (latent frame 0, which image to video encodes alone) and the mid-block attention at full size; 5- and 9-frame
-# windows cropped to 32x32 around the object train the temporal path at a quarter of the cost of whole frames.
-VAE_PLAN = [(1, 64, 6), (5, 32, 8), (17, 32, 2), (9, 32, 4), (17, 32, 2)]
+# (latent frame 0, which image to video encodes alone) and the mid-block attention at full size; windows of 5, 9 and
+# 17 frames cropped to 32x32 around the object train the temporal path at a quarter of the cost of whole frames.
+# "short" was the first plan; without whole-length windows, later latent frames drifted in colour.
+VAE_PLANS = {"short": [(1, 64, 6), (5, 32, 8), (9, 32, 4), (5, 32, 8), (9, 32, 4)],
+             "full": [(1, 64, 6), (5, 32, 8), (17, 32, 2), (9, 32, 4), (17, 32, 2)],
+             "decoder": [(1, 64, 6), (17, 32, 2), (9, 32, 4), (17, 32, 2), (17, 64, 1)]}
 
 
 def vae_batch(rng, frames, side, batch):
@@ -134,7 +137,7 @@ def vae_loss(y, x, wgt):
     return (wgt * (d * d + 0.5 * d.abs())).mean()
 
 
-def stage_vae(minutes, lr):
+def stage_vae(minutes, lr, stop_step=None, plan="full"):
     torch.manual_seed(1)
     rng = np.random.default_rng(1)
     vae = WanVAE(VAE_CFG)
@@ -150,8 +153,9 @@ def stage_vae(minutes, lr):
         log("vae: resumed at step", step)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     t0, last_save, first = time.time(), time.time(), step
-    while time.time() - t0 < minutes * 60:
-        x, wgt = vae_batch(rng, *VAE_PLAN[step % len(VAE_PLAN)])
+    while time.time() - t0 < minutes * 60 and step != stop_step:
+        entries = VAE_PLANS[plan]
+        x, wgt = vae_batch(rng, *entries[step % len(entries)])
         mean, logvar = vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         y = vae.decode(z, clamp=False)
@@ -188,7 +192,7 @@ def stage_decoder(minutes, lr):
     opt = torch.optim.Adam(params, lr=lr)
     t0, last_save, first = time.time(), time.time(), step
     while time.time() - t0 < minutes * 60:
-        x, wgt = vae_batch(rng, *VAE_PLAN[step % len(VAE_PLAN)])
+        x, wgt = vae_batch(rng, *VAE_PLANS["decoder"][step % len(VAE_PLANS["decoder"])])
         with torch.no_grad():
             mean, _ = vae.encode(x)
         rec = vae_loss(vae.decode(mean, clamp=False), x, wgt)
@@ -372,17 +376,17 @@ def load_trained(use_ema=True):
 
 
 # ---------------------------------------------------------------- export (diffusers layout)
-def stage_export():
+def stage_export(out=OUT):
     d = torch.load(os.path.join(WORK, "latents.pt"))
     dit, te = load_trained()
     vae = load_vae(final=True)
-    if os.path.exists(OUT):
-        shutil.rmtree(OUT)
+    if os.path.exists(out):
+        shutil.rmtree(out)
     for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
-        os.makedirs(os.path.join(OUT, sub))
+        os.makedirs(os.path.join(out, sub))
 
     def dump(obj, *p):
-        with open(os.path.join(OUT, *p), "w") as f:
+        with open(os.path.join(out, *p), "w") as f:
             json.dump(obj, f, indent=2)
             f.write("\n")
 
@@ -402,39 +406,77 @@ def stage_export():
     tcfg["vocab_size"] = te.shared.weight.shape[0]
     dump(tcfg, "text_encoder", "config.json")
     meta = {"format": "pt"}  # float32: small enough (a few MB) and bit-identical to what was evaluated
-    save_safetensors(os.path.join(OUT, "transformer", "diffusion_pytorch_model.safetensors"), dit.state_dict(),
+    save_safetensors(os.path.join(out, "transformer", "diffusion_pytorch_model.safetensors"), dit.state_dict(),
                      torch.float32, meta)
-    save_safetensors(os.path.join(OUT, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict(),
+    save_safetensors(os.path.join(out, "vae", "diffusion_pytorch_model.safetensors"), vae.state_dict(),
                      torch.float32, meta)
-    save_safetensors(os.path.join(OUT, "text_encoder", "model.safetensors"), te.state_dict(), torch.float32, meta)
-    shutil.copy(os.path.join(WORK, "spiece.model"), os.path.join(OUT, "tokenizer", "spiece.model"))
+    save_safetensors(os.path.join(out, "text_encoder", "model.safetensors"), te.state_dict(), torch.float32, meta)
+    shutil.copy(os.path.join(WORK, "spiece.model"), os.path.join(out, "tokenizer", "spiece.model"))
     dump({"tokenizer_class": "T5Tokenizer", "model_max_length": 512, "eos_token": "</s>", "unk_token": "<unk>",
           "pad_token": "<pad>", "extra_ids": 0, "add_prefix_space": True}, "tokenizer", "tokenizer_config.json")
     dump({"frames": FRAMES, "height": H, "width": W, "steps": 20, "guidance": 5.0, "fps": 8,
           "vocabulary": caption_vocabulary()}, "generation_defaults.json")
-    total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(OUT) for f in fs)
-    log(f"export: {OUT} ({total / 1e6:.2f} MB)")
+    total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)
+    log(f"export: {out} ({total / 1e6:.2f} MB)")
+
+
+# ---------------------------------------------------------------- checkpoints kept in the repository
+KEPT = os.path.join(HERE, "checkpoints")
+
+
+def _cast(obj, dtype):
+    if torch.is_tensor(obj):
+        return obj.to(dtype) if obj.is_floating_point() else obj
+    if isinstance(obj, dict):
+        return {k: _cast(v, dtype) for k, v in obj.items()}
+    return obj
+
+
+def stage_keep():
+    """Writes float16 copies of the VAE (decoder-tuned when that ran) and transformer checkpoints to checkpoints/,
+    so that a later run can continue training where this one stopped (work/ is not kept)."""
+    os.makedirs(KEPT, exist_ok=True)
+    dec = os.path.join(WORK, "vae_dec.pt")
+    torch.save(_cast(torch.load(dec if os.path.exists(dec) else os.path.join(WORK, "vae.pt")), torch.float16),
+               os.path.join(KEPT, "vae.pt"))
+    torch.save(_cast(torch.load(os.path.join(WORK, "dit.pt")), torch.float16), os.path.join(KEPT, "dit.pt"))
+    log("keep:", {f: os.path.getsize(os.path.join(KEPT, f)) for f in os.listdir(KEPT)})
+
+
+def stage_restore():
+    """The reverse of keep: float32 work/ checkpoints to continue from (the VAE's encoder is the frozen one both the
+    latents and the decoder stage use); then re-encode the latents with --stage latents."""
+    os.makedirs(WORK, exist_ok=True)
+    vae = _cast(torch.load(os.path.join(KEPT, "vae.pt")), torch.float32)
+    torch.save({"vae": vae["vae"], "step": vae.get("step", 0)}, os.path.join(WORK, "vae.pt"))
+    if "decoder_step" in vae:
+        torch.save(vae, os.path.join(WORK, "vae_dec.pt"))
+    torch.save(_cast(torch.load(os.path.join(KEPT, "dit.pt")), torch.float32), os.path.join(WORK, "dit.pt"))
+    log("restore: work/ has", sorted(os.listdir(WORK)))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--stage", default="all", choices=["all", "tokenizer", "vae", "latents", "dit", "decoder", "export"])
+    ap.add_argument("--stage", default="all", choices=["all", "tokenizer", "vae", "latents", "dit", "decoder", "export", "keep", "restore"])
     ap.add_argument("--vae-minutes", type=float, default=12)
     ap.add_argument("--dit-minutes", type=float, default=25)
     ap.add_argument("--decoder-minutes", type=float, default=0, help="with --stage decoder (or all: after dit)")
     ap.add_argument("--latent-clips", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--vae-plan", default="full", choices=["short", "full"])
+    ap.add_argument("--vae-stop-step", type=int, default=None, help="end the VAE stage at this step")
     ap.add_argument("--decoder-lr", type=float, default=3e-4)
     ap.add_argument("--dit-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
     ap.add_argument("--vae-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=OUT, help="where export writes the model folder")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     run = lambda s: a.stage in ("all", s)  # noqa: E731
     if run("tokenizer"):
         stage_tokenizer()
     if run("vae"):
-        stage_vae(a.vae_minutes, a.vae_lr)
+        stage_vae(a.vae_minutes, a.vae_lr, a.vae_stop_step, a.vae_plan)
     if run("latents"):
         stage_latents(a.latent_clips)
     if run("dit"):
@@ -442,7 +484,11 @@ def main():
     if a.stage == "decoder" or (a.stage == "all" and a.decoder_minutes > 0):
         stage_decoder(a.decoder_minutes, a.decoder_lr)
     if run("export"):
-        stage_export()
+        stage_export(a.out)
+    if a.stage == "keep":
+        stage_keep()
+    if a.stage == "restore":
+        stage_restore()
 
 
 if __name__ == "__main__":
