@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes docs/contact-sheet.png: eight prompts on the shipped model (seed 7), each clip a row of every other frame,
-# scaled 2x (nearest) on a gray grid. Needs ffmpeg. Run from the repository root after retraining weights/.
+# scaled 2x (nearest) on a gray grid. Needs ffmpeg. Run from the repository root after retraining weights/. The
+# prompts are v2's (stars, twelve colours, two objects); docs/contact-sheet.png is still v1's, made with six v1 prompts.
 set -euo pipefail
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 prompts=("a yellow square moving up on a black background" "a red circle moving right on a blue background"

@@ -432,14 +432,15 @@ def _cast(obj, dtype):
     return obj
 
 
-def stage_keep():
+def stage_keep(keep_dit):
     """Writes float16 copies of the VAE (decoder-tuned when that ran) and transformer checkpoints to checkpoints/,
     so that a later run can continue training where this one stopped (work/ is not kept)."""
     os.makedirs(KEPT, exist_ok=True)
     dec = os.path.join(WORK, "vae_dec.pt")
     torch.save(_cast(torch.load(dec if os.path.exists(dec) else os.path.join(WORK, "vae.pt")), torch.float16),
                os.path.join(KEPT, "vae.pt"))
-    torch.save(_cast(torch.load(os.path.join(WORK, "dit.pt")), torch.float16), os.path.join(KEPT, "dit.pt"))
+    if keep_dit:
+        torch.save(_cast(torch.load(os.path.join(WORK, "dit.pt")), torch.float16), os.path.join(KEPT, "dit.pt"))
     log("keep:", {f: os.path.getsize(os.path.join(KEPT, f)) for f in os.listdir(KEPT)})
 
 
@@ -451,7 +452,8 @@ def stage_restore():
     torch.save({"vae": vae["vae"], "step": vae.get("step", 0)}, os.path.join(WORK, "vae.pt"))
     if "decoder_step" in vae:
         torch.save(vae, os.path.join(WORK, "vae_dec.pt"))
-    torch.save(_cast(torch.load(os.path.join(KEPT, "dit.pt")), torch.float32), os.path.join(WORK, "dit.pt"))
+    if os.path.exists(os.path.join(KEPT, "dit.pt")):
+        torch.save(_cast(torch.load(os.path.join(KEPT, "dit.pt")), torch.float32), os.path.join(WORK, "dit.pt"))
     log("restore: work/ has", sorted(os.listdir(WORK)))
 
 
@@ -469,6 +471,7 @@ def main():
     ap.add_argument("--dit-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
     ap.add_argument("--vae-lr", type=float, default=1e-3, help="peak learning rate (lower to continue a run)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--keep-dit", action="store_true", help="with --stage keep: the transformer's state too")
     ap.add_argument("--out", default=OUT, help="where export writes the model folder")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -486,7 +489,7 @@ def main():
     if run("export"):
         stage_export(a.out)
     if a.stage == "keep":
-        stage_keep()
+        stage_keep(a.keep_dit)
     if a.stage == "restore":
         stage_restore()
 
