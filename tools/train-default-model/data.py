@@ -349,8 +349,8 @@ def shape_of(mask2d):
 
 def measure(clip01):
     """clip01 [F, H, W, 3] in [0, 1]. Returns a dict: object colour, background colour, dx, dy (centroid shift,
-    first to last quarter of the frames), area ratio (last/first quarter), shape (majority over frames; the first
-    frame alone for a rotating object is not needed: rotation keeps the shape class)."""
+    first to last quarter of the frames), area ratio (last/first quarter), shape (majority over frames: the
+    classifier is rotation-invariant, so rotating objects need no special case)."""
     Fr, H, W, _ = clip01.shape
     bg = background_of(clip01)
     out = {"background": nearest_colour(bg), "colour": None, "dx": 0.0, "dy": 0.0, "area_ratio": 1.0, "shape": None,

@@ -17,7 +17,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from data import (COLORS, DIRECTIONS, HOLDOUT, MOTIONS, SHAPES, STRAIGHT, WAN_NEGATIVE_PROMPT, caption,  # noqa: E402
-                  contrast, draw_single, measure, motion_matches, motion_of, pair_caption, object_mask,
+                  contrast, draw_single, measure, motion_matches, motion_of, nearest_colour, pair_caption, object_mask,
                   background_of, dominant_colour)
 from wan_torch import UMT5Encoder, UniPC, WanTransformer, WanVAE, load_safetensors  # noqa: E402
 
@@ -125,12 +125,7 @@ def judge_pair(clip, c1, s1, c2, s2, m, bg):
     grow = np.mean([spread(f) for f in range(-k, 0)]) - np.mean([spread(f) for f in range(k)])
     moving_ok = grow > 0.1 * W if m == "moving apart" else grow < -0.1 * W
     return {"prompt": pair_caption(c1, s1, c2, s2, m, bg), "colours": colours, "gap_change": float(grow),
-            "background_ok": nearest(b) == bg, "colours_ok": colours == (c1, c2), "motion_ok": bool(moving_ok)}
-
-
-def nearest(rgb):
-    names = list(COLORS)
-    return names[int(np.argmin([((np.array(COLORS[n]) - rgb) ** 2).sum() for n in names]))]
+            "background_ok": nearest_colour(b) == bg, "colours_ok": colours == (c1, c2), "motion_ok": bool(moving_ok)}
 
 
 def summarise(rows):

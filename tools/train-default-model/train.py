@@ -152,9 +152,9 @@ def stage_vae(minutes, lr, stop_step=None, plan="full"):
         rng = np.random.default_rng(1000 + step)
         log("vae: resumed at step", step)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
+    entries = VAE_PLANS[plan]
     t0, last_save, first = time.time(), time.time(), step
     while time.time() - t0 < minutes * 60 and step != stop_step:
-        entries = VAE_PLANS[plan]
         x, wgt = vae_batch(rng, *entries[step % len(entries)])
         mean, logvar = vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
@@ -190,9 +190,10 @@ def stage_decoder(minutes, lr):
     rng = np.random.default_rng(5000 + step)
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
     opt = torch.optim.Adam(params, lr=lr)
+    entries = VAE_PLANS["decoder"]
     t0, last_save, first = time.time(), time.time(), step
     while time.time() - t0 < minutes * 60:
-        x, wgt = vae_batch(rng, *VAE_PLANS["decoder"][step % len(VAE_PLANS["decoder"])])
+        x, wgt = vae_batch(rng, *entries[step % len(entries)])
         with torch.no_grad():
             mean, _ = vae.encode(x)
         rec = vae_loss(vae.decode(mean, clamp=False), x, wgt)
