@@ -43,7 +43,7 @@ public sealed class SmallFactorFixtureTests
     [InlineData(true, 1e-5)]
     public void Vae_decode_matches_the_reference(bool directSum, double tolerance)
     {
-        using var backend = new PoisoningBackend(new CpuBackend { ConvAlgorithm = directSum ? ConvAlgorithm.ImplicitGemm : ConvAlgorithm.Auto });
+        using var backend = PoisonedCpu(directSum);
         AssertDecodeMatches(backend, tolerance);
     }
 
@@ -52,8 +52,13 @@ public sealed class SmallFactorFixtureTests
     [InlineData(true, 1e-5)]
     public void Vae_encode_matches_the_reference(bool directSum, double tolerance)
     {
-        using var backend = new PoisoningBackend(new CpuBackend { ConvAlgorithm = directSum ? ConvAlgorithm.ImplicitGemm : ConvAlgorithm.Auto });
+        using var backend = PoisonedCpu(directSum);
         AssertEncodeMatches(backend, tolerance);
+    }
+
+    private static PoisoningBackend PoisonedCpu(bool directSum)
+    {
+        return new PoisoningBackend(new CpuBackend { ConvAlgorithm = directSum ? ConvAlgorithm.ImplicitGemm : ConvAlgorithm.Auto });
     }
 
     [Theory]
