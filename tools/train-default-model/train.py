@@ -28,7 +28,6 @@ OUT = os.path.join(ROOT, "weights")
 
 FRAMES, H, W = 17, 64, 64
 T_LAT = 1 + (FRAMES - 1) // 4
-TOKENS_PER_FRAME = (H // 4 // 4) * (W // 4 // 4)  # 4x VAE, 4x4 patches
 # Share of training samples with K = 0, 1, 2, 3 known latent frames: text only, image to video (the first frame),
 # extension of the default 5 frames, extension of 9 frames.
 KNOWN_SHARE = [0.45, 0.3, 0.15, 0.1]
@@ -55,9 +54,12 @@ DIT_CFG = {
     "_class_name": "WanTransformer3DModel", "_diffusers_version": "0.40.0.dev0", "added_kv_proj_dim": None,
     "attention_head_dim": 32, "cross_attn_norm": True, "eps": 1e-06, "ffn_dim": 512, "freq_dim": 64,
     "image_dim": None, "in_channels": 12, "num_attention_heads": 4, "num_layers": 4, "out_channels": 12,
-    "patch_size": [1, 4, 4], "pos_embed_seq_len": None, "qk_norm": "rms_norm_across_heads",
+    "patch_size": [1, 2, 2], "pos_embed_seq_len": None, "qk_norm": "rms_norm_across_heads",
     "rope_max_seq_len": 1024, "text_dim": 32,
 }
+# Each token outputs in_channels x 2 x 2 = 48 values from the 128-wide state. Patch [1,4,4] (192 values) could not
+# work: its prediction had rank at most 128 while the target, noise - x0, is full-rank (README.md, the first 2026-12-02 run).
+TOKENS_PER_FRAME = (H // 4 // DIT_CFG["patch_size"][1]) * (W // 4 // DIT_CFG["patch_size"][2])  # 4x VAE
 
 
 def log(*a):
@@ -320,6 +322,13 @@ def stage_dit(minutes, batch, peak_lr):
         step = 0
     params = list(dit.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    if os.path.exists(ck) and "opt" in s:  # the Adam moments too, so a resumed run does not start them from zero
+        opt.load_state_dict(s["opt"])
+
+    def save():
+        torch.save({"dit": dit.state_dict(), "te": te.state_dict(), "ema": ema, "ema_te": ema_te, "step": step,
+                    "opt": opt.state_dict()}, ck)
+
     t0 = time.time()
     last_save = t0
     while time.time() - t0 < minutes * 60:
@@ -361,9 +370,9 @@ def stage_dit(minutes, batch, peak_lr):
         if step % 50 == 0:
             log(f"dit step {step} loss {loss.item():.4f}")
         if time.time() - last_save > 120:
-            torch.save({"dit": dit.state_dict(), "te": te.state_dict(), "ema": ema, "ema_te": ema_te, "step": step}, ck)
+            save()
             last_save = time.time()
-    torch.save({"dit": dit.state_dict(), "te": te.state_dict(), "ema": ema, "ema_te": ema_te, "step": step}, ck)
+    save()
     log(f"dit: {step} steps in {(time.time() - t0) / 60:.1f} min")
 
 
@@ -440,8 +449,9 @@ def stage_keep(keep_dit):
     dec = os.path.join(WORK, "vae_dec.pt")
     torch.save(_cast(torch.load(dec if os.path.exists(dec) else os.path.join(WORK, "vae.pt")), torch.float16),
                os.path.join(KEPT, "vae.pt"))
-    if keep_dit:
-        torch.save(_cast(torch.load(os.path.join(WORK, "dit.pt")), torch.float16), os.path.join(KEPT, "dit.pt"))
+    if keep_dit:  # without the Adam moments: their second moments underflow in float16
+        s = {k: v for k, v in torch.load(os.path.join(WORK, "dit.pt")).items() if k != "opt"}
+        torch.save(_cast(s, torch.float16), os.path.join(KEPT, "dit.pt"))
     log("keep:", {f: os.path.getsize(os.path.join(KEPT, f)) for f in os.listdir(KEPT)})
 
 
