@@ -10,7 +10,9 @@ mkdir -p work
 [[ -f work/spiece.model ]] || $P train.py --stage tokenizer
 $P train.py --stage vae --vae-minutes 30 --vae-plan short --vae-stop-step 1180  # 14.5 min
 $P train.py --stage vae --vae-minutes 20 --vae-lr 6e-4           # continues work/vae.pt
-$P train.py --stage decoder --decoder-minutes 40                 # decoder only: the encoder (and latents) stay
+# Decoder only (the encoder, and so the latents, stay). The kept VAE's decoder had about 2,300 steps, run beside the
+# first transformer at one thread each; 40 minutes alone on both cores is meant to match that (not measured).
+$P train.py --stage decoder --decoder-minutes 40
 $P train.py --stage latents --latent-clips 3000                  # 9 min
 $P train.py --stage dit --dit-minutes 100 --batch 16             # both cores, alone: 2.3 s a step
 $P train.py --stage dit --dit-minutes 24 --batch 16 --dit-lr 4e-4

@@ -58,8 +58,10 @@ DIT_CFG = {
     "rope_max_seq_len": 1024, "text_dim": 32,
 }
 # Each token outputs in_channels x 2 x 2 = 48 values from the 128-wide state. Patch [1,4,4] (192 values) could not
-# work: its prediction had rank at most 128 while the target, noise - x0, is full-rank (README.md, the first 2026-12-02 run).
-TOKENS_PER_FRAME = (H // 4 // DIT_CFG["patch_size"][1]) * (W // 4 // DIT_CFG["patch_size"][2])  # 4x VAE
+# work: its prediction had rank at most 128 while the target, noise - x0, is full-rank (README.md, the first
+# 2026-12-02 run).
+_S = VAE_CFG["scale_factor_spatial"]
+TOKENS_PER_FRAME = (H // _S // DIT_CFG["patch_size"][1]) * (W // _S // DIT_CFG["patch_size"][2])
 
 
 def log(*a):
@@ -308,22 +310,22 @@ def stage_dit(minutes, batch, peak_lr):
     dit = WanTransformer(DIT_CFG)
     with torch.no_grad():  # adaLN-zero style start: gates and output at zero
         dit.proj_out.weight.mul_(0.1)
+    params = list(dit.parameters()) + list(te.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
     ck = os.path.join(WORK, "dit.pt")
     if os.path.exists(ck):  # continuing: also keep the averages and the step count (the EMA decay depends on it)
         s = torch.load(ck)
         dit.load_state_dict(s["dit"])
         te.load_state_dict(s["te"])
         ema, ema_te, step = s["ema"], s["ema_te"], s["step"]
+        if "opt" in s:  # the Adam moments (not in checkpoints/' float16 copies), so they do not restart from zero
+            opt.load_state_dict(s["opt"])
         rng = np.random.default_rng(4000 + step)  # fresh batches, not a replay of the first run's
         log("dit: resumed at step", step)
     else:
         ema = {k: v.detach().clone() for k, v in dit.state_dict().items()}
         ema_te = {k: v.detach().clone() for k, v in te.state_dict().items()}
         step = 0
-    params = list(dit.parameters()) + list(te.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
-    if os.path.exists(ck) and "opt" in s:  # the Adam moments too, so a resumed run does not start them from zero
-        opt.load_state_dict(s["opt"])
 
     def save():
         torch.save({"dit": dit.state_dict(), "te": te.state_dict(), "ema": ema, "ema_te": ema_te, "step": step,
