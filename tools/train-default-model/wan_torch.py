@@ -81,7 +81,7 @@ class Attention(nn.Module):
         v = v.view(B, v.shape[1], h, D // h).transpose(1, 2)
         if rope is not None:
             q, k = apply_rope(q, rope), apply_rope(k, rope)
-        s = q @ k.transpose(-1, -2) / math.sqrt(D // h)
+        s = (q * (D // h) ** -0.5) @ k.transpose(-1, -2)  # scaling q, not the L x L scores: the same product, far cheaper
         if key_bias is not None:  # [B, Lk]: log-multiplicity of de-duplicated keys (training shortcut)
             s = s + key_bias[:, None, None, :]
         o = torch.softmax(s, dim=-1) @ v
@@ -141,13 +141,16 @@ class WanBlock(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(1, 6, dim) / dim ** 0.5)
 
     def forward(self, x, tproj, ctx, rope, key_bias):
-        sh, sc, g, csh, csc, cg = (self.scale_shift_table[:, None] + tproj).unbind(2)  # each [B, 1 or L, D]
-        D = x.shape[-1]
-        n = F.layer_norm(x, (D,), eps=self.eps) * (1 + sc) + sh
-        x = x + self.attn1(n, rope=rope) * g
+        """tproj [B, G, 6, D]: one modulation per group of L/G consecutive tokens (G = 1, the frames, or L)."""
+        B, L, D = x.shape
+        G = tproj.shape[1]
+        sh, sc, g, csh, csc, cg = (self.scale_shift_table[:, None] + tproj)[:, :, None].unbind(3)  # [B, G, 1, D]
+        grouped = lambda y: y.view(B, G, L // G, D)  # noqa: E731
+        n = (grouped(F.layer_norm(x, (D,), eps=self.eps)) * (1 + sc) + sh).view(B, L, D)
+        x = x + (grouped(self.attn1(n, rope=rope)) * g).view(B, L, D)
         x = x + self.attn2(self.norm2(x), ctx=ctx, key_bias=key_bias)
-        n = F.layer_norm(x, (D,), eps=self.eps) * (1 + csc) + csh
-        return x + self.ffn(n) * cg
+        n = (grouped(F.layer_norm(x, (D,), eps=self.eps)) * (1 + csc) + csh).view(B, L, D)
+        return x + (grouped(self.ffn(n)) * cg).view(B, L, D)
 
 
 class WanTransformer(nn.Module):
@@ -191,6 +194,9 @@ class WanTransformer(nn.Module):
         h = self.patch_embedding(x).flatten(2).transpose(1, 2)
         ce = self.condition_embedder
         tt = t.float().reshape(B, -1)  # [B, 1] or [B, L]
+        L = Tp * Hp * Wp
+        if tt.shape[1] == L and bool((tt.view(B, Tp, -1) == tt.view(B, Tp, -1)[:, :, :1]).all()):
+            tt = tt.view(B, Tp, -1)[:, :, 0]  # one timestep a frame (the known-frame case): embed it once per frame
         temb = ce.time_embedder.linear_2(F.silu(ce.time_embedder.linear_1(
             self.timestep_features(tt.reshape(-1)).view(B, tt.shape[1], -1))))
         tproj = ce.time_proj(F.silu(temb)).view(B, tt.shape[1], 6, self.D)
@@ -198,8 +204,9 @@ class WanTransformer(nn.Module):
         rope = rope_table(self.hd, Tp, Hp, Wp)
         for blk in self.blocks:
             h = blk(h, tproj, ctx, rope, key_bias)
-        sh, sc = (self.scale_shift_table[:, None] + temb[:, :, None, :]).unbind(2)
-        h = F.layer_norm(h, (self.D,), eps=self.eps) * (1 + sc) + sh
+        G = tt.shape[1]
+        sh, sc = (self.scale_shift_table[:, None] + temb[:, :, None, :])[:, :, None].unbind(3)  # [B, G, 1, D]
+        h = (F.layer_norm(h, (self.D,), eps=self.eps).view(B, G, L // G, self.D) * (1 + sc) + sh).view(B, L, self.D)
         y = self.proj_out(h)  # [B, L, pt*ph*pw*Cout]
         Co = self.cfg["out_channels"]
         y = y.view(B, Tp, Hp, Wp, pt, ph, pw, Co).permute(0, 7, 1, 4, 2, 5, 3, 6)
