@@ -30,7 +30,7 @@ FRAMES, H, W = 17, 64, 64
 T_LAT = 1 + (FRAMES - 1) // 4
 # Share of training samples with K = 0, 1, 2, 3 known latent frames: text only, image to video (the first frame),
 # extension of the default 5 frames, extension of 9 frames.
-KNOWN_SHARE = [0.45, 0.3, 0.15, 0.1]
+KNOWN_SHARE = [0.55, 0.25, 0.1, 0.1]
 TEXT_LEN = 512  # the pipeline pads prompt embeddings to 512 rows (zeros after the real tokens)
 FLOW_SHIFT = 3.0
 
