@@ -60,9 +60,18 @@ public sealed class LoadTests(ServedModel model)
             Assert.Equal(0, health.GetProperty("pending").GetInt32());
             Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(server.StoreDir, "uploads")));
 
+            // The managed heap is the whole test process's, and other test classes run beside this one: a figure
+            // above the slack may be their live objects, which come and go, while a leak of the burst's stays. So
+            // the lowest of a few readings over several seconds is what is judged.
             var after = await IdleMemory(server);
+            for (int reading = 1; reading < 10 && after.Managed > idle.Managed + ManagedSlack; reading++)
+            {
+                await Task.Delay(500);
+                var again = await IdleMemory(server);
+                after = (again.Device, Math.Min(after.Managed, again.Managed));
+            }
             Assert.True(after.Device <= idle.Device, $"device buffers: {after.Device:N0} B after the burst, {idle.Device:N0} B idle before it");
-            Assert.True(after.Managed <= idle.Managed + ManagedSlack, $"managed heap: {after.Managed:N0} B after the burst, {idle.Managed:N0} B idle before it");
+            Assert.True(after.Managed <= idle.Managed + ManagedSlack, $"managed heap: {after.Managed:N0} B after the burst (lowest of the readings), {idle.Managed:N0} B idle before it");
         }
         finally
         {
