@@ -8,12 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 P=${PYTHON:-/usr/bin/python3}
 MINUTES=${MINUTES:-100}
-LR=${LR:-4e-4}
+LR=${LR:-5e-4}
 mkdir -p work
 [[ -f work/dit.pt && -f work/vae.pt ]] || $P train.py --stage restore  # an interrupted run continues from work/
 [[ -f work/spiece.model ]] || $P train.py --stage tokenizer
-[[ -f work/latents.pt ]] || $P train.py --stage latents --latent-clips 3000
-$P train.py --stage dit --dit-minutes "$MINUTES" --batch 16 --dit-lr "$LR"
+[[ -f work/latents.pt ]] || $P train.py --stage latents --latent-clips 6000
+$P train.py --stage dit --dit-minutes "$MINUTES" --batch 32 --dit-lr "$LR"
 $P train.py --stage keep --keep-dit
 $P train.py --stage export --out work/model
 $P evaluate.py --model work/model --out work/eval.json
