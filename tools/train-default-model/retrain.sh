@@ -11,7 +11,7 @@ mkdir -p work
 $P train.py --stage vae --vae-minutes 38 --vae-lr 1e-3 --vae-plan full         # 12,430 steps
 $P vae_check.py --vae work/vae.pt                                             # the ceiling the model can score
 $P train.py --stage latents --latent-clips 6000                               # 9 min
-$P train.py --stage dit --dit-minutes 90 --batch 32 --dit-lr 1e-3             # 0.24 s a step
+$P train.py --stage dit --dit-minutes 90 --batch 32 --dit-lr 1e-3             # 0.25 s a step
 $P train.py --stage keep --keep-dit
 $P train.py --stage export --out work/model                                   # weights/ once v2 is good enough to ship
 $P evaluate.py --model work/model --out work/eval.json --seen 16 --held 2 --pairs 4 --conditioned 6

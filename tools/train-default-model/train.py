@@ -13,12 +13,9 @@ import shutil
 import sys
 import time
 
-# torch runs its own two threads, each calling OpenBLAS; OpenBLAS's own threads on top of them ran a transformer step
-# at batch 32 in 0.6 s instead of 0.21 s (measured 2026-12-04, 2 cores). Must be set before torch loads OpenBLAS.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import blas_threads  # noqa: F401  (first: before numpy and torch load OpenBLAS)
+import numpy as np
+import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -7,10 +7,9 @@ import json
 import os
 import sys
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in train.py: torch's threads, not OpenBLAS's too
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import blas_threads  # noqa: F401  (first: before numpy and torch load OpenBLAS)
+import numpy as np
+import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
